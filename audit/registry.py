@@ -1,0 +1,13 @@
+"""Register configuration models with django-auditlog for field diffs."""
+
+from auditlog.registry import auditlog
+
+
+def register_models() -> None:
+    """Track changes to teams and workflow definitions."""
+    from namespaces.models import Namespace
+    from workflows.models import StepTemplate, WorkflowDefinition
+
+    for model in (Namespace, WorkflowDefinition, StepTemplate):
+        if not auditlog.contains(model):
+            auditlog.register(model)

@@ -1,0 +1,29 @@
+"""Write business audit events; callers run inside their own transaction."""
+
+from typing import Any
+
+from audit.models import AuditEvent
+from workflows.actors import Actor
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    namespace: Any = None,
+    reason: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event for ``action`` by ``actor``."""
+    return AuditEvent.objects.create(
+        actor=actor.user,
+        actor_label=actor.label,
+        action=action,
+        namespace=namespace,
+        object_type=object_type,
+        object_id=str(object_id),
+        reason=reason or "",
+        metadata=metadata or {},
+    )

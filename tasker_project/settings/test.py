@@ -1,0 +1,23 @@
+"""Test settings: the base settings with fast hashing and short leases.
+
+The test database is a file for SQLite (not ``:memory:``) so that a real
+Celery worker subprocess can open the very database the tests write.
+"""
+
+import os
+
+os.environ.setdefault("TASKER_LEASE_GRACE_SECONDS", "1")
+os.environ.setdefault("TASKER_REPUBLISH_AFTER", "2")
+os.environ.setdefault("TASKER_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
+
+from tasker_project.settings.base import *  # noqa: E402,F403
+from tasker_project.settings.base import DATABASES, VAR_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+_suffix = os.environ.get("TASKER_TEST_DB_SUFFIX", "")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test{_suffix}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_tasker{_suffix}"}
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -1,0 +1,40 @@
+"""Who performs an action: a user, or the system (worker, sweeper, CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The acting party every mutating service takes explicitly."""
+
+    user: Any = None
+    system: str = ""
+
+    @property
+    def label(self) -> str:
+        """Return a human-readable name for transition and audit rows."""
+        if self.user is not None:
+            return self.user.get_username()
+        return f"system:{self.system or 'engine'}"
+
+    @property
+    def user_id(self) -> int | None:
+        """Return the acting user's id, or None for the system."""
+        return self.user.pk if self.user is not None else None
+
+    @classmethod
+    def of(cls, user: Any) -> Actor:
+        """Return the actor for an authenticated ``user``."""
+        return cls(user=user)
+
+    @classmethod
+    def system_actor(cls, name: str) -> Actor:
+        """Return a system actor (``worker``, ``sweeper``, ``cli`` …)."""
+        return cls(system=name)
+
+
+WORKER = Actor.system_actor("worker")
+SWEEPER = Actor.system_actor("sweeper")

@@ -1,0 +1,1 @@
+"""The workflow engine: plain Python over the ORM, importable without HTTP."""
