@@ -10,8 +10,8 @@ os.environ.setdefault("TASKER_LEASE_GRACE_SECONDS", "1")
 os.environ.setdefault("TASKER_REPUBLISH_AFTER", "2")
 os.environ.setdefault("TASKER_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 
-from tasker_project.settings.base import *  # noqa: E402,F403
-from tasker_project.settings.base import DATABASES, VAR_DIR  # noqa: E402
+from tasker_project.settings.base import *  # noqa: F403
+from tasker_project.settings.base import DATABASES, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

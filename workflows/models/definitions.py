@@ -72,7 +72,13 @@ class WorkflowDefinition(TimeStampedModel):
     source_file = models.CharField(max_length=500, blank=True)
 
     class Meta:
-        ordering = ["namespace__slug", "name", "-version_major", "-version_minor", "-version_patch"]
+        ordering = [
+            "namespace__slug",
+            "name",
+            "-version_major",
+            "-version_minor",
+            "-version_patch",
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["namespace", "name", "version"],
@@ -159,7 +165,9 @@ class StepTemplate(models.Model):
     name = models.CharField(max_length=100)
     position = models.PositiveIntegerField(default=0)
     handler = models.CharField(max_length=300)
-    kind = models.CharField(max_length=16, choices=StepKind.choices, default=StepKind.TASK)
+    kind = models.CharField(
+        max_length=16, choices=StepKind.choices, default=StepKind.TASK
+    )
     depends_on = models.JSONField(default=list, blank=True)
     description = models.TextField(blank=True)
     retryable = models.BooleanField(default=True)
@@ -178,10 +186,12 @@ class StepTemplate(models.Model):
                 fields=["definition", "name"], name="step_template_unique_name"
             ),
             models.CheckConstraint(
-                condition=models.Q(retry_limit__gte=1), name="step_template_retry_limit_positive"
+                condition=models.Q(retry_limit__gte=1),
+                name="step_template_retry_limit_positive",
             ),
             models.CheckConstraint(
-                condition=models.Q(timeout_seconds__gte=1), name="step_template_timeout_positive"
+                condition=models.Q(timeout_seconds__gte=1),
+                name="step_template_timeout_positive",
             ),
             models.CheckConstraint(
                 condition=models.Q(backoff_base_seconds__gte=0)

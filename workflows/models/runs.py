@@ -120,7 +120,8 @@ class Step(models.Model):
                 name="step_status_valid",
             ),
             models.CheckConstraint(
-                condition=models.Q(max_attempts__gte=1), name="step_max_attempts_positive"
+                condition=models.Q(max_attempts__gte=1),
+                name="step_max_attempts_positive",
             ),
         ]
         indexes = [
@@ -151,8 +152,12 @@ class StepEdge(models.Model):
     """``child`` depends on ``parent``; both are steps of the same task."""
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="edges")
-    parent = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="child_edges")
-    child = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="parent_edges")
+    parent = models.ForeignKey(
+        Step, on_delete=models.CASCADE, related_name="child_edges"
+    )
+    child = models.ForeignKey(
+        Step, on_delete=models.CASCADE, related_name="parent_edges"
+    )
 
     class Meta:
         constraints = [
@@ -173,7 +178,11 @@ class TransitionBase(models.Model):
     from_status = models.CharField(max_length=24, blank=True)
     to_status = models.CharField(max_length=24)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     actor_label = models.CharField(max_length=150)
     reason = models.TextField(blank=True)

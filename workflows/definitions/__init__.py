@@ -1,0 +1,1 @@
+"""Workflow definitions: YAML files validated into specs, synced into rows."""

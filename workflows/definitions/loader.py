@@ -1,0 +1,423 @@
+"""Load YAML workflow definitions into validated, immutable specs.
+
+Every problem is reported with the file, the workflow and the step it is
+in, and every problem of every file is reported at once, so one run of
+``sync_workflows`` shows the whole list to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.utils.module_loading import import_string
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from namespaces.models import SLUG_PATTERN
+from workflows.models.definitions import NAME_PATTERN, StepKind, parse_semver
+
+WORKFLOW_KEYS = {
+    "namespace",
+    "name",
+    "version",
+    "description",
+    "default",
+    "deprecated",
+    "context_schema",
+    "example_context",
+    "steps",
+}
+STEP_KEYS = {
+    "name",
+    "handler",
+    "description",
+    "depends_on",
+    "kind",
+    "retryable",
+    "retry_limit",
+    "backoff",
+    "timeout_seconds",
+    "skippable",
+    "handler_config",
+}
+BACKOFF_KEYS = {"base_seconds", "max_seconds", "jitter"}
+# Flags that may change on a published version: they steer new starts only.
+LIFECYCLE_KEYS = {"default", "deprecated"}
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One validated step template."""
+
+    name: str
+    handler: str
+    description: str = ""
+    depends_on: tuple[str, ...] = ()
+    kind: str = StepKind.TASK
+    retryable: bool = True
+    retry_limit: int = 3
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 300.0
+    backoff_jitter: bool = True
+    timeout_seconds: int = 300
+    skippable: bool = False
+    handler_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """One validated workflow version, as read from one file."""
+
+    source: str
+    namespace: str
+    name: str
+    version: str
+    description: str
+    context_schema: dict[str, Any]
+    example_context: dict[str, Any] | None
+    steps: tuple[StepSpec, ...]
+    default: bool | None
+    deprecated: bool
+    spec_hash: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Return ``(namespace, name, version)``."""
+        return (self.namespace, self.name, self.version)
+
+    @property
+    def label(self) -> str:
+        """Return ``namespace.name@version``."""
+        return f"{self.namespace}.{self.name}@{self.version}"
+
+
+class DefinitionError(Exception):
+    """One or more definition files are invalid; nothing was synced."""
+
+    code = "invalid_definition"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Problems:
+    """Collect problems for one file, each prefixed with where it is."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.workflow = "?"
+        self.items: list[str] = []
+
+    def add(self, message: str, step: str | None = None) -> None:
+        where = f"{self.source}: workflow {self.workflow}"
+        if step is not None:
+            where += f", step '{step}'"
+        self.items.append(f"{where}: {message}")
+
+
+def spec_hash(raw: dict[str, Any]) -> str:
+    """Return the sha256 of the canonical spec, lifecycle flags excluded."""
+    content = {k: v for k, v in raw.items() if k not in LIFECYCLE_KEYS}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def find_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Return every ``*.yaml``/``*.yml`` file under ``paths``, sorted."""
+    found: list[Path] = []
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            found.extend(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DefinitionError([f"{path}: no such file or directory"])
+    return sorted(found)
+
+
+def load_paths(paths: Iterable[str | Path]) -> list[WorkflowSpec]:
+    """Load and validate every definition under ``paths``.
+
+    Raise :class:`DefinitionError` listing every problem of every file,
+    including two files that declare the same version.
+    """
+    specs: list[WorkflowSpec] = []
+    problems: list[str] = []
+    for path in find_files(paths):
+        try:
+            specs.append(load_file(path))
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+    seen: dict[tuple[str, str, str], str] = {}
+    for spec in specs:
+        if spec.key in seen:
+            problems.append(
+                f"{spec.source}: workflow {spec.label}: the same version is also "
+                f"defined in {seen[spec.key]}"
+            )
+        seen.setdefault(spec.key, spec.source)
+    if problems:
+        raise DefinitionError(problems)
+    return specs
+
+
+def load_file(path: str | Path) -> WorkflowSpec:
+    """Load one YAML file; raise :class:`DefinitionError` naming every problem."""
+    source = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DefinitionError([f"{source}: cannot read: {exc}"]) from exc
+    except yaml.YAMLError as exc:
+        raise DefinitionError([f"{source}: not valid YAML: {exc}"]) from exc
+    return parse_spec(raw, source=source)
+
+
+def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
+    """Validate one definition document; raise :class:`DefinitionError`."""
+    problems = _Problems(source)
+    if not isinstance(raw, dict):
+        raise DefinitionError([f"{source}: expected a mapping at the top level"])
+    problems.workflow = (
+        f"{raw.get('namespace', '?')}.{raw.get('name', '?')}@{raw.get('version', '?')}"
+    )
+    for key in sorted(set(raw) - WORKFLOW_KEYS):
+        problems.add(f"unknown key '{key}'")
+    for key in ("namespace", "name", "version", "steps"):
+        if key not in raw:
+            problems.add(f"missing required key '{key}'")
+
+    namespace = raw.get("namespace")
+    if "namespace" in raw and not (
+        isinstance(namespace, str) and re.match(SLUG_PATTERN, namespace)
+    ):
+        problems.add(f"namespace {namespace!r} must match {SLUG_PATTERN}")
+    name = raw.get("name")
+    if "name" in raw and not (isinstance(name, str) and re.match(NAME_PATTERN, name)):
+        problems.add(f"name {name!r} must match {NAME_PATTERN}")
+    version = raw.get("version")
+    if "version" in raw:
+        try:
+            parse_semver(version)
+        except ValueError as exc:
+            problems.add(str(exc))
+
+    schema = raw.get("context_schema", {"type": "object"})
+    schema_ok = False
+    if not isinstance(schema, dict):
+        problems.add("context_schema must be a mapping (a JSON Schema)")
+    else:
+        try:
+            Draft202012Validator.check_schema(schema)
+            schema_ok = True
+        except SchemaError as exc:
+            problems.add(f"context_schema is not a valid JSON Schema: {exc.message}")
+
+    example = raw.get("example_context")
+    if example is not None:
+        if not isinstance(example, dict):
+            problems.add("example_context must be a mapping")
+        elif schema_ok:
+            validator = Draft202012Validator(schema, format_checker=FormatChecker())
+            for error in validator.iter_errors(example):
+                path = ".".join(str(p) for p in error.absolute_path) or "$"
+                problems.add(
+                    f"example_context is refused by context_schema at {path}: "
+                    f"{error.message}"
+                )
+
+    for flag in ("default", "deprecated"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            problems.add(f"'{flag}' must be true or false")
+    if raw.get("default") is True and raw.get("deprecated") is True:
+        problems.add("a deprecated version cannot be the default")
+
+    steps = _parse_steps(raw.get("steps"), problems) if "steps" in raw else []
+    if problems.items:
+        raise DefinitionError(problems.items)
+    return WorkflowSpec(
+        source=source,
+        namespace=namespace,
+        name=name,
+        version=version,
+        description=str(raw.get("description") or "").strip(),
+        context_schema=schema,
+        example_context=example,
+        steps=tuple(steps),
+        default=raw.get("default"),
+        deprecated=bool(raw.get("deprecated", False)),
+        spec_hash=spec_hash(raw),
+    )
+
+
+def _parse_steps(raw_steps: Any, problems: _Problems) -> list[StepSpec]:
+    """Validate the step list, its dependency graph and its handlers."""
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.add("'steps' must be a non-empty list")
+        return []
+    steps: list[StepSpec] = []
+    names: set[str] = set()
+    for index, raw in enumerate(raw_steps):
+        if not isinstance(raw, dict):
+            problems.add(f"step #{index + 1} must be a mapping")
+            continue
+        step_name = raw.get("name")
+        label = step_name if isinstance(step_name, str) else f"#{index + 1}"
+        if not (isinstance(step_name, str) and re.match(NAME_PATTERN, step_name)):
+            problems.add(f"name {step_name!r} must match {NAME_PATTERN}", label)
+            continue
+        if step_name in names:
+            problems.add("duplicate step name", step_name)
+            continue
+        names.add(step_name)
+        spec = _parse_step(raw, step_name, problems)
+        if spec is not None:
+            steps.append(spec)
+    for spec in steps:
+        for dep in spec.depends_on:
+            if dep not in names:
+                problems.add(f"depends on unknown step '{dep}'", spec.name)
+            elif dep == spec.name:
+                problems.add("depends on itself", spec.name)
+    cycle = find_cycle({s.name: [d for d in s.depends_on if d in names] for s in steps})
+    if cycle:
+        problems.add(
+            "dependency cycle: " + " → ".join(cycle) + " (each depends on the next)",
+            cycle[0],
+        )
+    return steps
+
+
+def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec | None:
+    """Validate one step's keys, retry policy and handler import."""
+    before = len(problems.items)
+    for key in sorted(set(raw) - STEP_KEYS):
+        problems.add(f"unknown key '{key}'", name)
+    handler = raw.get("handler")
+    if not isinstance(handler, str) or not handler:
+        problems.add("missing 'handler' (a dotted path to a StepHandler class)", name)
+    else:
+        problem = handler_problem(handler)
+        if problem:
+            problems.add(problem, name)
+    depends_on = raw.get("depends_on", [])
+    if not isinstance(depends_on, list) or not all(
+        isinstance(d, str) for d in depends_on
+    ):
+        problems.add("'depends_on' must be a list of step names", name)
+        depends_on = []
+    if len(set(depends_on)) != len(depends_on):
+        problems.add("'depends_on' lists a step twice", name)
+    kind = raw.get("kind", StepKind.TASK)
+    if kind not in StepKind.values:
+        problems.add(f"kind {kind!r} must be one of {', '.join(StepKind.values)}", name)
+    retry_limit = raw.get("retry_limit", 3)
+    if (
+        not isinstance(retry_limit, int)
+        or isinstance(retry_limit, bool)
+        or retry_limit < 1
+    ):
+        problems.add("'retry_limit' must be an integer ≥ 1 (total attempts)", name)
+    timeout = raw.get("timeout_seconds", 300)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
+        problems.add("'timeout_seconds' must be an integer ≥ 1", name)
+    backoff = raw.get("backoff", {})
+    base, maximum, jitter = 1.0, 300.0, True
+    if not isinstance(backoff, dict):
+        problems.add("'backoff' must be a mapping", name)
+    else:
+        for key in sorted(set(backoff) - BACKOFF_KEYS):
+            problems.add(f"unknown backoff key '{key}'", name)
+        base = backoff.get("base_seconds", 1.0)
+        maximum = backoff.get(
+            "max_seconds", max(300.0, base) if _is_number(base) else 300
+        )
+        jitter = backoff.get("jitter", True)
+        if not _is_number(base) or base < 0:
+            problems.add("'backoff.base_seconds' must be a number ≥ 0", name)
+        elif not _is_number(maximum) or maximum < base:
+            problems.add("'backoff.max_seconds' must be a number ≥ base_seconds", name)
+        if not isinstance(jitter, bool):
+            problems.add("'backoff.jitter' must be true or false", name)
+    for flag in ("retryable", "skippable"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            problems.add(f"'{flag}' must be true or false", name)
+    config = raw.get("handler_config", {})
+    if not isinstance(config, dict):
+        problems.add("'handler_config' must be a mapping", name)
+    if len(problems.items) > before:
+        return None
+    return StepSpec(
+        name=name,
+        handler=handler,
+        description=str(raw.get("description") or "").strip(),
+        depends_on=tuple(depends_on),
+        kind=kind,
+        retryable=raw.get("retryable", True),
+        retry_limit=retry_limit,
+        backoff_base_seconds=float(base),
+        backoff_max_seconds=float(maximum),
+        backoff_jitter=jitter,
+        timeout_seconds=timeout,
+        skippable=raw.get("skippable", False),
+        handler_config=config,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def handler_problem(dotted: str) -> str | None:
+    """Return why ``dotted`` is not an importable handler class, or None."""
+    try:
+        handler = import_string(dotted)
+    except ImportError as exc:
+        return f"handler '{dotted}' does not import: {exc}"
+    except Exception as exc:  # a handler module that crashes on import
+        return f"handler '{dotted}' failed to import: {type(exc).__name__}: {exc}"
+    if not isinstance(handler, type) or not callable(getattr(handler, "process", None)):
+        return f"handler '{dotted}' is not a class with a process(ctx) method"
+    return None
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """Return one dependency cycle as a closed path of names, or None.
+
+    Iterative (Kahn's algorithm, then a walk inside what is left), so a
+    thousand-step chain does not hit Python's recursion limit.
+    """
+    dependents: dict[str, list[str]] = {node: [] for node in graph}
+    remaining = {node: len(deps) for node, deps in graph.items()}
+    for node, deps in graph.items():
+        for dep in deps:
+            dependents[dep].append(node)
+    ready = [node for node, count in remaining.items() if count == 0]
+    while ready:
+        node = ready.pop()
+        del remaining[node]
+        for child in dependents[node]:
+            remaining[child] -= 1
+            if remaining[child] == 0:
+                ready.append(child)
+    if not remaining:
+        return None
+    # Every node left waits on another node left: walking dependencies
+    # must revisit a node, closing a cycle.
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = next(iter(remaining))
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(dep for dep in graph[node] if dep in remaining)
+    return [*path[seen[node] :], node]

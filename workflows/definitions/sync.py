@@ -1,0 +1,190 @@
+"""Write validated specs into definition rows: idempotent and all-or-nothing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from audit.services import audit_record
+from namespaces.models import Namespace
+from workflows.actors import Actor
+from workflows.definitions.loader import DefinitionError, WorkflowSpec
+from workflows.models import StepTemplate, WorkflowDefinition
+from workflows.models.definitions import parse_semver
+
+
+@dataclass
+class SyncReport:
+    """What one sync did, for the command's output."""
+
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    flags_changed: list[str] = field(default_factory=list)
+    defaults: dict[str, str] = field(default_factory=dict)
+
+
+@transaction.atomic
+def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
+    """Create new versions, apply lifecycle flags and pick each default.
+
+    A version already in the database whose contract differs from its file
+    is refused (publish a new version instead); every such problem is
+    reported and nothing is written. The default of each workflow is the
+    version whose file says ``default: true``, else the highest version
+    that is not deprecated.
+    """
+    report = SyncReport()
+    existing = {
+        (d.namespace.slug, d.name, d.version): d
+        for d in WorkflowDefinition.objects.select_related("namespace")
+    }
+    problems = [
+        f"{spec.source}: workflow {spec.label}: published version changed "
+        "(its steps, schema or handlers differ from the synced copy); "
+        "bump the version instead"
+        for spec in specs
+        if spec.key in existing and existing[spec.key].spec_hash != spec.spec_hash
+    ]
+    explicit_defaults: dict[tuple[str, str], list[WorkflowSpec]] = defaultdict(list)
+    for spec in specs:
+        if spec.default:
+            explicit_defaults[(spec.namespace, spec.name)].append(spec)
+    for (ns, name), chosen in explicit_defaults.items():
+        if len(chosen) > 1:
+            files = ", ".join(s.source for s in chosen)
+            problems.append(
+                f"workflow {ns}.{name}: more than one version says "
+                f"default: true ({files})"
+            )
+    if problems:
+        raise DefinitionError(problems)
+
+    namespaces = {ns.slug: ns for ns in Namespace.objects.all()}
+    touched: set[tuple[str, str]] = set()
+    for spec in specs:
+        namespace = namespaces.get(spec.namespace)
+        if namespace is None:
+            namespace = Namespace.objects.create(
+                slug=spec.namespace, name=spec.namespace.replace("_", " ").title()
+            )
+            namespaces[spec.namespace] = namespace
+        touched.add((spec.namespace, spec.name))
+        definition = existing.get(spec.key)
+        if definition is None:
+            definition = _create(spec, namespace)
+            existing[spec.key] = definition
+            report.created.append(spec.label)
+            audit_record(
+                actor=actor,
+                action="definition.published",
+                object_type="workflow_definition",
+                object_id=definition.uuid,
+                namespace=namespace,
+                metadata={"workflow": spec.label, "source": spec.source},
+            )
+        elif definition.deprecated != spec.deprecated:
+            WorkflowDefinition.objects.filter(pk=definition.pk).update(
+                deprecated=spec.deprecated, is_default=False
+            )
+            definition.deprecated = spec.deprecated
+            report.flags_changed.append(
+                f"{spec.label} {'deprecated' if spec.deprecated else 'undeprecated'}"
+            )
+            audit_record(
+                actor=actor,
+                action="definition.deprecated"
+                if spec.deprecated
+                else "definition.undeprecated",
+                object_type="workflow_definition",
+                object_id=definition.uuid,
+                namespace=namespace,
+                metadata={"workflow": spec.label},
+            )
+        else:
+            report.unchanged.append(spec.label)
+
+    for ns, name in sorted(touched):
+        report.defaults[f"{ns}.{name}"] = _pick_default(
+            namespaces[ns], name, explicit_defaults.get((ns, name)), actor
+        )
+    return report
+
+
+def _create(spec: WorkflowSpec, namespace: Namespace) -> WorkflowDefinition:
+    definition = WorkflowDefinition.objects.create(
+        namespace=namespace,
+        name=spec.name,
+        version=spec.version,
+        description=spec.description,
+        context_schema=spec.context_schema,
+        example_context=spec.example_context,
+        deprecated=spec.deprecated,
+        spec_hash=spec.spec_hash,
+        source_file=spec.source,
+    )
+    StepTemplate.objects.bulk_create(
+        StepTemplate(
+            definition=definition,
+            name=step.name,
+            position=position,
+            handler=step.handler,
+            kind=step.kind,
+            depends_on=list(step.depends_on),
+            description=step.description,
+            retryable=step.retryable,
+            retry_limit=step.retry_limit,
+            backoff_base_seconds=step.backoff_base_seconds,
+            backoff_max_seconds=step.backoff_max_seconds,
+            backoff_jitter=step.backoff_jitter,
+            timeout_seconds=step.timeout_seconds,
+            skippable=step.skippable,
+            handler_config=step.handler_config,
+        )
+        for position, step in enumerate(spec.steps)
+    )
+    return definition
+
+
+def _pick_default(
+    namespace: Namespace,
+    name: str,
+    explicit: list[WorkflowSpec] | None,
+    actor: Actor,
+) -> str:
+    """Make one version the default of ``namespace.name``; return it."""
+    versions = list(
+        WorkflowDefinition.objects.filter(namespace=namespace, name=name).only(
+            "pk", "version", "is_default", "deprecated", "uuid"
+        )
+    )
+    if explicit:
+        chosen = next(v for v in versions if v.version == explicit[0].version)
+    else:
+        candidates = [v for v in versions if not v.deprecated]
+        if not candidates:
+            WorkflowDefinition.objects.filter(namespace=namespace, name=name).update(
+                is_default=False
+            )
+            return "(none: every version is deprecated)"
+        chosen = max(candidates, key=lambda v: parse_semver(v.version))
+    previous = next((v for v in versions if v.is_default), None)
+    if previous is None or previous.pk != chosen.pk:
+        WorkflowDefinition.objects.filter(namespace=namespace, name=name).exclude(
+            pk=chosen.pk
+        ).update(is_default=False)
+        WorkflowDefinition.objects.filter(pk=chosen.pk).update(is_default=True)
+        audit_record(
+            actor=actor,
+            action="definition.default_changed",
+            object_type="workflow_definition",
+            object_id=chosen.uuid,
+            namespace=namespace,
+            metadata={
+                "workflow": f"{namespace.slug}.{name}",
+                "default": chosen.version,
+                "previous": previous.version if previous else None,
+            },
+        )
+    return chosen.version

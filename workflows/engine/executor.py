@@ -1,0 +1,276 @@
+"""Run one step: claim it, call its handler outside any transaction, settle it.
+
+1. **Claim** — ``enqueued → in_progress`` with ``attempts + 1`` and a lease
+   from the database clock, in one conditional UPDATE. No row changed means
+   a duplicate or stale message: acknowledge and return.
+2. **Run** — the handler runs with no transaction open.
+3. **Complete / fail** — conditional UPDATEs fenced by the attempt number,
+   so the result of an attempt whose lease expired (and was re-claimed,
+   cancelled or failed) is discarded, never applied twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Now
+from django.utils.module_loading import import_string
+
+from workflows.actors import WORKER, Actor
+from workflows.engine import dispatch
+from workflows.engine.backoff import retry_delay
+from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
+from workflows.engine.states import StepStatus
+from workflows.engine.transitions import step_transition
+from workflows.handlers import PermanentError, RetryableError, StepContext
+from workflows.models import Step
+
+logger = logging.getLogger(__name__)
+
+_handler_cache: dict[str, type] = {}
+
+
+def load_handler(dotted: str) -> Any:
+    """Return a new instance of the handler class at ``dotted`` (cached import)."""
+    cls = _handler_cache.get(dotted)
+    if cls is None:
+        try:
+            cls = import_string(dotted)
+        except ImportError as exc:
+            raise PermanentError(
+                f"handler '{dotted}' does not import: {exc}", code="handler_import"
+            ) from exc
+        _handler_cache[dotted] = cls
+    return cls()
+
+
+def db_now_plus(seconds: float) -> ExpressionWrapper:
+    """Return ``now() + seconds`` evaluated by the database clock."""
+    return ExpressionWrapper(
+        Now() + Value(timedelta(seconds=seconds)), output_field=DateTimeField()
+    )
+
+
+def execute_step(step_id: Any) -> str:
+    """Run one wake-up for ``step_id``; return what happened (for logs/tests)."""
+    _wake_if_due(step_id)
+    step = claim_step(step_id)
+    if step is None:
+        return "skipped"
+    attempt = step.attempts
+    try:
+        ctx = build_context(step)
+        handler = load_handler(step.template.handler)
+        results = handler.process(ctx)
+        results = _checked_results(step, results)
+    except Exception as exc:  # every handler error is recorded on the step
+        return fail_attempt(step=step, attempt=attempt, exc=exc)
+    return complete_attempt(step=step, attempt=attempt, results=results)
+
+
+def _wake_if_due(step_id: Any) -> None:
+    """Move a step waiting for retry whose time has come back to ``enqueued``."""
+    step_transition(
+        step_id=step_id,
+        from_status=StepStatus.WAITING_FOR_RETRY,
+        to_status=StepStatus.ENQUEUED,
+        actor=WORKER,
+        reason="retry due",
+        updates={"enqueued_at": Now(), "next_attempt_at": None},
+        where=Q(next_attempt_at__lte=Now()),
+    )
+
+
+def claim_step(step_id: Any) -> Step | None:
+    """Claim ``step_id`` for one attempt, or return None if someone else has it."""
+    row = (
+        Step.objects.filter(pk=step_id)
+        .values_list("template__timeout_seconds", "attempts")
+        .first()
+    )
+    if row is None:
+        logger.warning("wake-up for unknown step %s ignored", step_id)
+        return None
+    timeout, attempts = row
+    lease = timeout + settings.TASKER["LEASE_GRACE_SECONDS"]
+    claimed = step_transition(
+        step_id=step_id,
+        from_status=StepStatus.ENQUEUED,
+        to_status=StepStatus.IN_PROGRESS,
+        actor=WORKER,
+        attempt=attempts,
+        record_attempt=attempts + 1,
+        reason="claimed",
+        updates={
+            "attempts": F("attempts") + 1,
+            "lease_expires_at": db_now_plus(lease),
+            "started_at": Now(),
+        },
+    )
+    if not claimed:
+        return None
+    return Step.objects.select_related(
+        "template", "task", "task__definition", "task__namespace"
+    ).get(pk=step_id)
+
+
+def build_context(step: Step) -> StepContext:
+    """Return the handler's view of this attempt."""
+    task = step.task
+    dependency_results = dict(
+        Step.objects.filter(child_edges__child_id=step.pk).values_list(
+            "name", "results"
+        )
+    )
+    return StepContext(
+        task_id=str(task.pk),
+        step_id=str(step.pk),
+        step_name=step.name,
+        namespace=task.namespace.slug,
+        workflow=task.definition.name,
+        version=task.definition.version,
+        context=task.context,
+        dependency_results=dependency_results,
+        handler_config=step.template.handler_config,
+        attempt=step.attempts,
+        max_attempts=step.max_attempts,
+        idempotency_key=f"tasker:{task.pk}:{step.name}",
+        correlation_id=task.correlation_id,
+    )
+
+
+def _checked_results(step: Step, results: Any) -> dict[str, Any]:
+    """Refuse results that are not a JSON object: a handler bug, not a fault."""
+    if results is None:
+        return {}
+    if not isinstance(results, dict):
+        raise PermanentError(
+            f"handler of step '{step.name}' returned {type(results).__name__}, "
+            "expected a dict",
+            code="bad_results",
+        )
+    try:
+        json.dumps(results)
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(
+            f"results of step '{step.name}' are not JSON-serialisable: {exc}",
+            code="bad_results",
+        ) from exc
+    return results
+
+
+def complete_attempt(
+    *, step: Step, attempt: int, results: dict[str, Any], actor: Actor = WORKER
+) -> str:
+    """Record success, enqueue ready children and finalize the task."""
+    with transaction.atomic():
+        task = lock_task(step.task_id)
+        done = step_transition(
+            step_id=step.pk,
+            from_status=StepStatus.IN_PROGRESS,
+            to_status=StepStatus.COMPLETE,
+            actor=actor,
+            attempt=attempt,
+            reason="handler succeeded",
+            updates={
+                "results": results,
+                "error": None,
+                "lease_expires_at": None,
+                "completed_at": Now(),
+            },
+            step_name=step.name,
+        )
+        if not done:
+            logger.warning(
+                "step %s attempt %s finished after it lost its claim; result discarded",
+                step.pk,
+                attempt,
+            )
+            return "fenced"
+        enqueue_ready_children(task=task, step_id=step.pk, actor=actor)
+        finalize_task(task=task, actor=actor)
+    return "complete"
+
+
+def error_record(exc: BaseException, attempt: int) -> dict[str, Any]:
+    """Return the step's ``error`` JSON for ``exc``."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        message, code = "step exceeded its timeout", "timeout"
+    else:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        code = getattr(exc, "code", None) or "unhandled_exception"
+    return {
+        "class": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "message": message,
+        "code": code,
+        "attempt": attempt,
+        "traceback": "".join(traceback.format_exception(exc))[-8000:],
+    }
+
+
+def fail_attempt(
+    *, step: Step, attempt: int, exc: BaseException, actor: Actor = WORKER
+) -> str:
+    """Record a failed attempt: wait for retry if allowed, else fail the step."""
+    error = error_record(exc, attempt)
+    template = step.template
+    can_retry = (
+        template.retryable
+        and not isinstance(exc, PermanentError)
+        and attempt < step.max_attempts
+    )
+    if can_retry:
+        delay = retry_delay(
+            attempt=attempt,
+            base_seconds=template.backoff_base_seconds,
+            max_seconds=template.backoff_max_seconds,
+            jitter=template.backoff_jitter,
+            retry_after=exc.retry_after if isinstance(exc, RetryableError) else None,
+        )
+        with transaction.atomic():
+            moved = step_transition(
+                step_id=step.pk,
+                from_status=StepStatus.IN_PROGRESS,
+                to_status=StepStatus.WAITING_FOR_RETRY,
+                actor=actor,
+                attempt=attempt,
+                reason=f"{error['code']}: {error['message']}"[:500],
+                metadata={"retry_in_seconds": round(delay, 3)},
+                updates={
+                    "error": error,
+                    "lease_expires_at": None,
+                    "next_attempt_at": db_now_plus(delay),
+                },
+                step_name=step.name,
+            )
+            if moved:
+                dispatch.publish_on_commit(
+                    step.pk,
+                    namespace_slug=step.task.namespace.slug,
+                    timeout_seconds=template.timeout_seconds,
+                    countdown=delay,
+                )
+        return "retry" if moved else "fenced"
+    with transaction.atomic():
+        task = lock_task(step.task_id)
+        moved = step_transition(
+            step_id=step.pk,
+            from_status=StepStatus.IN_PROGRESS,
+            to_status=StepStatus.FAILED,
+            actor=actor,
+            attempt=attempt,
+            reason=f"{error['code']}: {error['message']}"[:500],
+            updates={"error": error, "lease_expires_at": None, "completed_at": Now()},
+            step_name=step.name,
+        )
+        if moved:
+            finalize_task(task=task, actor=actor)
+    return "failed" if moved else "fenced"

@@ -1,0 +1,144 @@
+"""Recover what messages alone cannot: due retries, lost messages, dead workers.
+
+Run by Celery beat (``workflows.sweep``) and by ``manage.py sweep``. Each scan
+reads a batch of candidate ids with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+(two sweepers never fight over a row) and moves each step with the same
+compare-and-set transitions the workers use, so a sweep racing a worker can
+only lose, never double-apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Now
+
+from workflows.actors import SWEEPER
+from workflows.engine import dispatch
+from workflows.engine.executor import fail_attempt
+from workflows.engine.states import StepStatus
+from workflows.engine.transitions import step_transition
+from workflows.models import Step
+
+logger = logging.getLogger(__name__)
+
+
+class LeaseExpired(Exception):
+    """The worker holding a step stopped renewing it: crashed or hung."""
+
+    code = "lease_expired"
+
+    def __init__(self, step_name: str, attempt: int) -> None:
+        self.message = (
+            f"step '{step_name}' attempt {attempt} lost its worker (lease expired)"
+        )
+        super().__init__(self.message)
+
+
+@dataclass
+class SweepReport:
+    """How many steps each scan moved."""
+
+    retries_enqueued: int = 0
+    republished: int = 0
+    leases_expired: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counts as a dict."""
+        return {
+            "retries_enqueued": self.retries_enqueued,
+            "republished": self.republished,
+            "leases_expired": self.leases_expired,
+        }
+
+
+def _candidates(queryset: QuerySet[Step], batch: int) -> list[tuple[Any, ...]]:
+    """Return up to ``batch`` candidate rows, skipping rows locked elsewhere."""
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return list(
+        queryset.values_list(
+            "pk",
+            "name",
+            "attempts",
+            "task__namespace__slug",
+            "template__timeout_seconds",
+        )[:batch]
+    )
+
+
+def sweep() -> SweepReport:
+    """Run the three recovery scans once; return what they did."""
+    report = SweepReport()
+    batch = settings.TASKER["SWEEP_BATCH"]
+
+    # 1. Retries whose time has come (their countdown message may be lost).
+    with transaction.atomic():
+        due = _candidates(
+            Step.objects.filter(
+                status=StepStatus.WAITING_FOR_RETRY, next_attempt_at__lte=Now()
+            ).order_by("next_attempt_at"),
+            batch,
+        )
+        for step_id, _name, _attempts, namespace, timeout in due:
+            if step_transition(
+                step_id=step_id,
+                from_status=StepStatus.WAITING_FOR_RETRY,
+                to_status=StepStatus.ENQUEUED,
+                actor=SWEEPER,
+                reason="retry due",
+                updates={"enqueued_at": Now(), "next_attempt_at": None},
+                where=Q(next_attempt_at__lte=Now()),
+            ):
+                report.retries_enqueued += 1
+                dispatch.publish_on_commit(
+                    step_id, namespace_slug=namespace, timeout_seconds=timeout
+                )
+
+    # 2. Enqueued steps nobody claimed: the message was lost, or the process
+    #    died between commit and publish. Republishing is safe: a duplicate
+    #    message finds the step claimed and does nothing.
+    stale_after = timedelta(seconds=settings.TASKER["REPUBLISH_AFTER_SECONDS"])
+    with transaction.atomic():
+        stale = _candidates(
+            Step.objects.filter(
+                status=StepStatus.ENQUEUED, enqueued_at__lt=Now() - stale_after
+            ).order_by("enqueued_at"),
+            batch,
+        )
+        for step_id, _name, _attempts, namespace, timeout in stale:
+            changed = Step.objects.filter(
+                pk=step_id, status=StepStatus.ENQUEUED
+            ).update(enqueued_at=Now())
+            if changed:
+                report.republished += 1
+                dispatch.publish_on_commit(
+                    step_id, namespace_slug=namespace, timeout_seconds=timeout
+                )
+
+    # 3. Claimed steps whose lease ran out: the worker died or hung. The
+    #    attempt counts; the step retries or fails by the attempts left.
+    with transaction.atomic():
+        expired = _candidates(
+            Step.objects.filter(
+                status=StepStatus.IN_PROGRESS, lease_expires_at__lt=Now()
+            ).order_by("lease_expires_at"),
+            batch,
+        )
+    for step_id, name, attempts, _namespace, _timeout in expired:
+        step = Step.objects.select_related("template", "task__namespace").get(
+            pk=step_id
+        )
+        outcome = fail_attempt(
+            step=step, attempt=attempts, exc=LeaseExpired(name, attempts), actor=SWEEPER
+        )
+        if outcome != "fenced":
+            report.leases_expired += 1
+            logger.warning("step %s (%s) lease expired: %s", step_id, name, outcome)
+    return report

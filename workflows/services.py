@@ -1,0 +1,491 @@
+"""Use cases that change workflow state: thin over the engine, one per action.
+
+Each service takes the acting party explicitly, opens its own transaction,
+writes its audit event in that transaction and publishes wake-ups only
+after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
+from django.utils import timezone
+from jsonschema import Draft202012Validator, FormatChecker
+
+from audit.services import audit_record
+from namespaces.models import Namespace
+from workflows.actors import Actor
+from workflows.engine import dispatch
+from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
+from workflows.engine.states import (
+    STEP_NON_TERMINAL,
+    StepStatus,
+    TaskStatus,
+    step_can_move,
+)
+from workflows.engine.transitions import step_transition, task_transition
+from workflows.errors import (
+    ConcurrentChange,
+    ContextValidationError,
+    DefinitionDeprecated,
+    DefinitionNotFound,
+    IdempotencyConflict,
+    IllegalTransition,
+    TaskerError,
+)
+from workflows.models import Step, StepEdge, StepTransition, Task, WorkflowDefinition
+
+
+def definition_resolve(
+    *, namespace: str | Namespace, workflow: str, version: str | None = None
+) -> WorkflowDefinition:
+    """Return the requested version, or the default one; raise if none."""
+    slug = namespace.slug if isinstance(namespace, Namespace) else namespace
+    queryset = WorkflowDefinition.objects.select_related("namespace").filter(
+        namespace__slug=slug, name=workflow
+    )
+    if version:
+        definition = queryset.filter(version=version).first()
+        if definition is None:
+            known = (
+                ", ".join(sorted(queryset.values_list("version", flat=True))) or "none"
+            )
+            raise DefinitionNotFound(
+                f"workflow {slug}.{workflow} has no version {version} (known: {known})",
+                fields={"version": [f"unknown version {version!r}"]},
+            )
+        return definition
+    definition = queryset.filter(is_default=True).first()
+    if definition is None:
+        if not Namespace.objects.filter(slug=slug).exists():
+            raise DefinitionNotFound(
+                f"namespace {slug!r} does not exist",
+                fields={"namespace": [f"unknown namespace {slug!r}"]},
+            )
+        if not queryset.exists():
+            raise DefinitionNotFound(
+                f"namespace {slug} has no workflow {workflow!r}",
+                fields={"workflow": [f"unknown workflow {workflow!r}"]},
+            )
+        raise DefinitionNotFound(
+            f"workflow {slug}.{workflow} has no default version; name one explicitly",
+            fields={"version": ["required: this workflow has no default version"]},
+        )
+    return definition
+
+
+def context_errors(schema: dict[str, Any], context: Any) -> dict[str, list[str]]:
+    """Return every JSON Schema violation of ``context``, keyed by field path.
+
+    Paths are dotted (``items.0.sku``); ``$`` is the context itself. A
+    missing required property is reported at its own path.
+    """
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    fields: dict[str, list[str]] = {}
+    for error in sorted(validator.iter_errors(context), key=lambda e: list(e.path)):
+        base = [str(p) for p in error.absolute_path]
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [p for p in error.validator_value if p not in error.instance]
+            for prop in missing:
+                key = ".".join([*base, prop])
+                fields.setdefault(key, [])
+                if "This field is required." not in fields[key]:
+                    fields[key].append("This field is required.")
+            continue
+        fields.setdefault(".".join(base) or "$", []).append(error.message)
+    return fields
+
+
+def _request_hash(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def task_start(
+    *,
+    namespace: str | Namespace,
+    workflow: str,
+    context: Any,
+    actor: Actor,
+    version: str | None = None,
+    idempotency_key: str | None = None,
+    reason: str = "",
+    tags: list[str] | None = None,
+    source_system: str = "",
+    correlation_id: str | None = None,
+    parent_step: Step | None = None,
+) -> Task:
+    """Start one task: validate, create its steps, enqueue its roots.
+
+    With ``idempotency_key``, the same key and payload return the task the
+    first call created (``task.was_created`` is False); the same key with
+    another payload raises :class:`IdempotencyConflict`. Nothing is written
+    when anything is refused.
+    """
+    slug = namespace.slug if isinstance(namespace, Namespace) else namespace
+    tags = list(tags or [])
+    if not isinstance(context, dict):
+        raise ContextValidationError(
+            "context must be a JSON object", fields={"context": ["Expected an object."]}
+        )
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+        raise TaskerError(
+            "idempotency key must be 1 to 200 characters",
+            code="invalid_idempotency_key",
+            fields={"idempotency_key": ["Must be 1 to 200 characters."]},
+        )
+    request_hash = _request_hash(
+        {
+            "namespace": slug,
+            "workflow": workflow,
+            "version": version,
+            "context": context,
+            "reason": reason,
+            "tags": tags,
+            "parent_step": str(parent_step.pk) if parent_step else None,
+        }
+    )
+    if idempotency_key is not None:
+        existing = _existing_for_key(slug, idempotency_key, request_hash)
+        if existing is not None:
+            return existing
+
+    definition = definition_resolve(namespace=slug, workflow=workflow, version=version)
+    if definition.deprecated:
+        default = (
+            WorkflowDefinition.objects.filter(
+                namespace=definition.namespace, name=definition.name, is_default=True
+            )
+            .values_list("version", flat=True)
+            .first()
+        )
+        hint = f"; start the default version {default}" if default else ""
+        raise DefinitionDeprecated(
+            f"workflow {definition} is deprecated and refuses new starts{hint}",
+            fields={"version": [f"version {definition.version} is deprecated{hint}"]},
+        )
+    errors = context_errors(definition.context_schema, context)
+    if errors:
+        raise ContextValidationError(
+            f"context does not match the schema of {definition}: "
+            + "; ".join(f"{path}: {', '.join(msgs)}" for path, msgs in errors.items()),
+            fields={
+                f"context.{path}" if path != "$" else "context": msgs
+                for path, msgs in errors.items()
+            },
+        )
+    try:
+        with transaction.atomic():
+            task = _create_task(
+                definition=definition,
+                context=context,
+                actor=actor,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                reason=reason,
+                tags=tags,
+                source_system=source_system,
+                correlation_id=correlation_id
+                or str(context.get("correlation_id") or "")
+                or uuid.uuid4().hex,
+                parent_step=parent_step,
+            )
+    except IntegrityError:
+        # A concurrent start with the same key won the unique constraint.
+        if idempotency_key is None:
+            raise
+        existing = _existing_for_key(slug, idempotency_key, request_hash)
+        if existing is None:
+            raise
+        return existing
+    task.was_created = True
+    return task
+
+
+def _existing_for_key(slug: str, key: str, request_hash: str) -> Task | None:
+    task = (
+        Task.objects.select_related("definition", "namespace")
+        .filter(namespace__slug=slug, idempotency_key=key)
+        .first()
+    )
+    if task is None:
+        return None
+    if task.request_hash != request_hash:
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} was already used for task {task.pk} "
+            "with a different payload",
+            fields={"idempotency_key": ["Already used with a different payload."]},
+        )
+    task.was_created = False
+    return task
+
+
+def _create_task(
+    *,
+    definition: WorkflowDefinition,
+    context: dict[str, Any],
+    actor: Actor,
+    idempotency_key: str | None,
+    request_hash: str,
+    reason: str,
+    tags: list[str],
+    source_system: str,
+    correlation_id: str,
+    parent_step: Step | None,
+) -> Task:
+    templates = list(definition.step_templates.all())
+    now = timezone.now()
+    task = Task.objects.create(
+        namespace=definition.namespace,
+        definition=definition,
+        status=TaskStatus.IN_PROGRESS,
+        context=context,
+        initiator=actor.user,
+        initiator_label=actor.label,
+        source_system=source_system,
+        reason=reason,
+        tags=tags,
+        correlation_id=correlation_id[:100],
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        parent_step=parent_step,
+        started_at=now,
+    )
+    steps = {
+        t.name: Step(
+            task=task,
+            template=t,
+            name=t.name,
+            status=StepStatus.ENQUEUED if not t.depends_on else StepStatus.PENDING,
+            enqueued_at=None if t.depends_on else now,
+            max_attempts=t.retry_limit,
+        )
+        for t in templates
+    }
+    roots = [
+        s for t, s in zip(templates, steps.values(), strict=True) if not t.depends_on
+    ]
+    Step.objects.bulk_create(steps.values())
+    StepEdge.objects.bulk_create(
+        StepEdge(task=task, parent=steps[dep], child=steps[t.name])
+        for t in templates
+        for dep in t.depends_on
+    )
+    task.transitions.create(
+        from_status=TaskStatus.PENDING,
+        to_status=TaskStatus.IN_PROGRESS,
+        actor=actor.user,
+        actor_label=actor.label,
+        reason="started",
+    )
+    StepTransition.objects.bulk_create(
+        StepTransition(
+            step=s,
+            from_status=StepStatus.PENDING,
+            to_status=StepStatus.ENQUEUED,
+            actor=actor.user,
+            actor_label=actor.label,
+            reason="root step",
+        )
+        for s in roots
+    )
+    audit_record(
+        actor=actor,
+        action="task.started",
+        object_type="task",
+        object_id=task.pk,
+        namespace=definition.namespace,
+        reason=reason,
+        metadata={"workflow": str(definition), "correlation_id": task.correlation_id},
+    )
+    timeouts = {t.name: t.timeout_seconds for t in templates}
+    for step in roots:
+        dispatch.publish_on_commit(
+            step.pk,
+            namespace_slug=definition.namespace.slug,
+            timeout_seconds=timeouts[step.name],
+        )
+    return task
+
+
+@transaction.atomic
+def task_cancel(*, task: Task, actor: Actor, reason: str = "") -> Task:
+    """Cancel a task and every step not yet finished.
+
+    A handler already running keeps running, but its result is fenced out:
+    the step is no longer ``in_progress`` when it reports.
+    """
+    locked = lock_task(task.pk)
+    if locked.status not in (
+        TaskStatus.PENDING,
+        TaskStatus.IN_PROGRESS,
+        TaskStatus.FAILED,
+    ):
+        raise IllegalTransition(
+            f"task {task.pk} is {locked.status} and cannot be cancelled",
+        )
+    for step_id, name, status in (
+        Step.objects.select_for_update()
+        .filter(task_id=task.pk, status__in=STEP_NON_TERMINAL - {StepStatus.FAILED})
+        .values_list("pk", "name", "status")
+    ):
+        if not step_transition(
+            step_id=step_id,
+            from_status=status,
+            to_status=StepStatus.CANCELLED,
+            actor=actor,
+            reason=reason or "task cancelled",
+            updates={"lease_expires_at": None, "next_attempt_at": None},
+            step_name=name,
+        ):
+            raise ConcurrentChange(f"step '{name}' changed while cancelling; try again")
+    if not task_transition(
+        task_id=task.pk,
+        from_status=locked.status,
+        to_status=TaskStatus.CANCELLED,
+        actor=actor,
+        reason=reason or "cancelled",
+        updates={"completed_at": Now()},
+    ):
+        raise ConcurrentChange(f"task {task.pk} changed while cancelling; try again")
+    audit_record(
+        actor=actor,
+        action="task.cancelled",
+        object_type="task",
+        object_id=task.pk,
+        namespace=locked.namespace,
+        reason=reason,
+    )
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def step_retry(*, step: Step, actor: Actor, reason: str = "") -> Step:
+    """Re-enqueue a failed step with a fresh budget of attempts.
+
+    ``attempts`` keeps counting (it fences late results); the step gets
+    ``retry_limit`` more. A failed task goes back to ``in_progress``.
+    """
+    task = lock_task(step.task_id)
+    current = Step.objects.select_related("template").get(pk=step.pk)
+    if current.status != StepStatus.FAILED:
+        raise IllegalTransition(
+            f"step '{current.name}' is {current.status}; "
+            "only a failed step can be retried"
+        )
+    if task.status == TaskStatus.FAILED:
+        task_transition(
+            task_id=task.pk,
+            from_status=TaskStatus.FAILED,
+            to_status=TaskStatus.IN_PROGRESS,
+            actor=actor,
+            reason=f"step '{current.name}' retried",
+            updates={"completed_at": None},
+        )
+    elif task.status != TaskStatus.IN_PROGRESS:
+        raise IllegalTransition(
+            f"task {task.pk} is {task.status}; its steps cannot be retried"
+        )
+    if not step_transition(
+        step_id=current.pk,
+        from_status=StepStatus.FAILED,
+        to_status=StepStatus.ENQUEUED,
+        actor=actor,
+        reason=reason or "manual retry",
+        updates={
+            "max_attempts": current.attempts + current.template.retry_limit,
+            "enqueued_at": Now(),
+            "next_attempt_at": None,
+            "completed_at": None,
+        },
+        step_name=current.name,
+    ):
+        raise ConcurrentChange(
+            f"step '{current.name}' changed while retrying; try again"
+        )
+    audit_record(
+        actor=actor,
+        action="step.retried",
+        object_type="step",
+        object_id=current.pk,
+        namespace=task.namespace,
+        reason=reason,
+        metadata={"task": str(task.pk), "step": current.name},
+    )
+    dispatch.publish_on_commit(
+        current.pk,
+        namespace_slug=task.namespace.slug,
+        timeout_seconds=current.template.timeout_seconds,
+    )
+    current.refresh_from_db()
+    return current
+
+
+@transaction.atomic
+def step_resolve(*, step: Step, actor: Actor, results: Any, reason: str = "") -> Step:
+    """Mark a pending or failed step resolved with supplied ``results``.
+
+    The step then satisfies its dependents exactly as if its handler had
+    returned ``results``; the task moves on (a failed task resumes).
+    """
+    if not isinstance(results, dict):
+        raise TaskerError(
+            "results must be a JSON object",
+            code="invalid_results",
+            fields={"results": ["Expected an object."]},
+        )
+    task = lock_task(step.task_id)
+    current = Step.objects.get(pk=step.pk)
+    if not step_can_move(current.status, StepStatus.RESOLVED_MANUALLY):
+        raise IllegalTransition(
+            f"step '{current.name}' is {current.status}; only a pending or failed "
+            "step can be resolved manually"
+        )
+    if task.status in (
+        TaskStatus.CANCELLED,
+        TaskStatus.COMPLETE,
+        TaskStatus.RESOLVED_MANUALLY,
+    ):
+        raise IllegalTransition(f"task {task.pk} is {task.status}; nothing to resolve")
+    if task.status == TaskStatus.FAILED:
+        task_transition(
+            task_id=task.pk,
+            from_status=TaskStatus.FAILED,
+            to_status=TaskStatus.IN_PROGRESS,
+            actor=actor,
+            reason=f"step '{current.name}' resolved manually",
+            updates={"completed_at": None},
+        )
+        task.status = TaskStatus.IN_PROGRESS
+    if not step_transition(
+        step_id=current.pk,
+        from_status=current.status,
+        to_status=StepStatus.RESOLVED_MANUALLY,
+        actor=actor,
+        reason=reason or "resolved manually",
+        metadata={"results": results},
+        updates={"results": results, "completed_at": Now()},
+        step_name=current.name,
+    ):
+        raise ConcurrentChange(
+            f"step '{current.name}' changed while resolving; try again"
+        )
+    audit_record(
+        actor=actor,
+        action="step.resolved",
+        object_type="step",
+        object_id=current.pk,
+        namespace=task.namespace,
+        reason=reason,
+        metadata={"task": str(task.pk), "step": current.name, "results": results},
+    )
+    enqueue_ready_children(task=task, step_id=current.pk, actor=actor)
+    finalize_task(task=task, actor=actor)
+    current.refresh_from_db()
+    return current

@@ -1,0 +1,30 @@
+"""Celery entry points: thin wrappers that take ids and call the engine.
+
+A message is only a wake-up; the step row decides whether there is work.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from workflows.engine.executor import execute_step
+from workflows.engine.sweeper import sweep as sweep_once
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="workflows.run_step", ignore_result=True)
+def run_step(step_id: str) -> str:
+    """Claim and run one step, if it is still waiting to run."""
+    return execute_step(step_id)
+
+
+@shared_task(name="workflows.sweep", ignore_result=True)
+def sweep() -> dict[str, int]:
+    """Recover due retries, lost messages and steps of dead workers."""
+    report = sweep_once().as_dict()
+    if any(report.values()):
+        logger.info("sweep: %s", report)
+    return report
