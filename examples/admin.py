@@ -1,0 +1,150 @@
+"""Admin of the simulated external systems: what each system did, read-mostly.
+
+Rows written by a system (charges, reservations, orders, e-mails,
+snapshots, accounts) are view-only: changing them by hand would make the
+admin lie about what the workflows did. The catalogue stays editable so an
+operator can restock or retire a SKU for a demo.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from examples.models import (
+    BillingProfile,
+    DashboardSnapshot,
+    GatewayCharge,
+    InventoryItem,
+    Order,
+    SentEmail,
+    StockReservation,
+    UserAccount,
+    UserPreferences,
+    WarehouseOrder,
+    WarehouseProduct,
+    WarehouseUser,
+)
+
+
+class SystemRecordAdmin(admin.ModelAdmin):
+    """View-only admin for rows an external system wrote."""
+
+    date_hierarchy = "created_at"
+    list_per_page = 50
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(InventoryItem)
+class InventoryItemAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "price_cents", "stock", "active", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["sku", "name"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(StockReservation)
+class StockReservationAdmin(SystemRecordAdmin):
+    list_display = ["idempotency_key", "item", "quantity", "task_id", "created_at"]
+    list_select_related = ["item"]
+    search_fields = ["idempotency_key", "task_id", "item__sku"]
+
+
+@admin.register(GatewayCharge)
+class GatewayChargeAdmin(SystemRecordAdmin):
+    list_display = [
+        "charge_id",
+        "amount_cents",
+        "currency",
+        "status",
+        "payment_method",
+        "task_id",
+        "created_at",
+    ]
+    list_filter = ["status", "payment_method", "currency"]
+    search_fields = ["charge_id", "idempotency_key", "task_id", "description"]
+
+
+@admin.register(Order)
+class OrderAdmin(SystemRecordAdmin):
+    list_display = [
+        "order_number",
+        "customer_email",
+        "status",
+        "total_cents",
+        "charge",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["charge"]
+    search_fields = ["order_number", "customer_email", "idempotency_key", "task_id"]
+
+
+@admin.register(SentEmail)
+class SentEmailAdmin(SystemRecordAdmin):
+    list_display = ["message_id", "to", "template", "subject", "task_id", "created_at"]
+    list_filter = ["template"]
+    search_fields = ["message_id", "to", "subject", "idempotency_key", "task_id"]
+
+
+@admin.register(WarehouseUser)
+class WarehouseUserAdmin(SystemRecordAdmin):
+    date_hierarchy = "signed_up_on"
+    list_display = ["user_ref", "country", "signed_up_on"]
+    list_filter = ["country"]
+    search_fields = ["user_ref"]
+
+
+@admin.register(WarehouseProduct)
+class WarehouseProductAdmin(SystemRecordAdmin):
+    list_display = ["sku", "name", "category", "price_cents", "cost_cents"]
+    list_filter = ["category"]
+    search_fields = ["sku", "name"]
+
+
+@admin.register(WarehouseOrder)
+class WarehouseOrderAdmin(SystemRecordAdmin):
+    date_hierarchy = "ordered_on"
+    list_display = [
+        "order_ref",
+        "ordered_on",
+        "user_ref",
+        "sku",
+        "quantity",
+        "amount_cents",
+    ]
+    search_fields = ["order_ref", "user_ref", "sku"]
+
+
+@admin.register(DashboardSnapshot)
+class DashboardSnapshotAdmin(SystemRecordAdmin):
+    list_display = ["snapshot_id", "dashboard", "start_date", "end_date", "created_at"]
+    list_filter = ["dashboard"]
+    search_fields = ["snapshot_id", "idempotency_key", "task_id"]
+
+
+@admin.register(UserAccount)
+class UserAccountAdmin(SystemRecordAdmin):
+    list_display = ["user_id", "email", "name", "plan", "status", "activated_at"]
+    list_filter = ["plan", "status"]
+    search_fields = ["user_id", "email", "name", "idempotency_key", "task_id"]
+
+
+@admin.register(BillingProfile)
+class BillingProfileAdmin(SystemRecordAdmin):
+    list_display = ["account", "plan", "monthly_price_cents", "billing_required"]
+    list_filter = ["plan", "billing_required"]
+    list_select_related = ["account"]
+    search_fields = ["account__user_id", "account__email", "idempotency_key"]
+
+
+@admin.register(UserPreferences)
+class UserPreferencesAdmin(SystemRecordAdmin):
+    list_display = ["account", "created_at"]
+    list_select_related = ["account"]
+    search_fields = ["account__user_id", "account__email", "idempotency_key"]
