@@ -91,3 +91,34 @@ def test_a_declined_card_fails_the_task_without_an_order(
     assert payment.attempts == 1
     assert payment.error["code"] == "card_declined"
     assert not Order.objects.exists()
+
+
+def test_gateway_timeouts_exhaust_the_attempts(seeded_db, synced, worker, wait_task):
+    """process_payment has retry_limit 4: four timeouts fail it, no order is made."""
+    context = example(
+        "ecommerce.process_order",
+        simulate={"process_payment": ["timeout"] * 4},
+    )
+    task = start("ecommerce.process_order", context)
+    wait_task(task, TaskStatus.FAILED, timeout=120)
+    payment = step_of(task, "process_payment")
+    assert payment.attempts == payment.max_attempts == 4
+    assert payment.error["code"] == "gateway_timeout"
+    assert step_of(task, "update_inventory").status == "pending"
+    assert not GatewayCharge.objects.exists()
+    assert not Order.objects.exists()
+
+
+def test_transient_faults_in_a_parallel_branch_then_success(
+    seeded_db, synced, worker, wait_task
+):
+    """One extract retries twice while its siblings finish; the fan-in still runs once."""
+    context = example(
+        "data_pipeline.customer_analytics",
+        simulate={"extract_users": ["unavailable", "crash"]},
+    )
+    task = start("data_pipeline.customer_analytics", context)
+    wait_task(task, TaskStatus.COMPLETE, timeout=120)
+    assert step_of(task, "extract_users").attempts == 3
+    assert step_of(task, "transform_customer_metrics").attempts == 1
+    assert DashboardSnapshot.objects.count() == 1
