@@ -1,0 +1,379 @@
+"""Admin for workflow definitions: the DAG of each version and "Start a task"."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from workflows.actors import Actor
+from workflows.admin.common import (
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    ScopedAdminMixin,
+    admin_link,
+    pretty_json,
+)
+from workflows.admin.forms import StartTaskForm, add_tasker_error
+from workflows.errors import TaskerError
+from workflows.models import StepTemplate, WorkflowDefinition
+from workflows.services import task_start
+
+
+def retry_policy(template: StepTemplate) -> str:
+    """Return the template's retry policy in one line."""
+    if not template.retryable:
+        return "not retryable (1 attempt)"
+    jitter = ", jitter" if template.backoff_jitter else ""
+    return (
+        f"{template.retry_limit} attempts, backoff "
+        f"{template.backoff_base_seconds:g}–{template.backoff_max_seconds:g}s{jitter}"
+    )
+
+
+def dag_levels(templates: list[StepTemplate]) -> list[list[str]]:
+    """Return step names grouped by depth: roots first, each after its parents."""
+    depth: dict[str, int] = {}
+    by_name = {t.name: t for t in templates}
+
+    def level(name: str, seen: frozenset[str] = frozenset()) -> int:
+        if name not in depth:
+            parents = [p for p in by_name[name].depends_on if p in by_name]
+            if name in seen:  # a cycle never passes the loader; do not recurse forever
+                return 0
+            depth[name] = 1 + max(
+                (level(p, seen | {name}) for p in parents), default=-1
+            )
+        return depth[name]
+
+    levels: list[list[str]] = []
+    for template in templates:
+        index = level(template.name)
+        while len(levels) <= index:
+            levels.append([])
+        levels[index].append(template.name)
+    return levels
+
+
+class StepTemplateInline(ReadOnlyInline):
+    """The definition's steps in definition order, with what each depends on."""
+
+    model = StepTemplate
+    fk_name = "definition"
+    ordering = ("position",)
+    fields = (
+        "position",
+        "name",
+        "kind",
+        "handler",
+        "depends_on_display",
+        "retry_policy_display",
+        "timeout_seconds",
+        "skippable",
+        "handler_config_display",
+    )
+    readonly_fields = fields
+    verbose_name = "step"
+    verbose_name_plural = "steps (DAG, in definition order)"
+
+    @admin.display(description="depends on")
+    def depends_on_display(self, obj: StepTemplate) -> str:
+        return ", ".join(obj.depends_on) or "— (root)"
+
+    @admin.display(description="retry policy")
+    def retry_policy_display(self, obj: StepTemplate) -> str:
+        return retry_policy(obj)
+
+    @admin.display(description="handler config")
+    def handler_config_display(self, obj: StepTemplate) -> SafeString | str:
+        return pretty_json(obj.handler_config) if obj.handler_config else "-"
+
+
+@admin.register(WorkflowDefinition)
+class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Definitions are synced from YAML (``sync_workflows``), so they are read-only.
+
+    From here staff read the DAG and start tasks of a version.
+    """
+
+    change_form_template = "admin/workflows/workflowdefinition/change_form.html"
+    list_display = (
+        "name",
+        "namespace",
+        "version",
+        "is_default",
+        "deprecated",
+        "step_count",
+        "task_count",
+        "start_link",
+        "updated_at",
+    )
+    list_display_links = ("name",)
+    list_filter = ("namespace", "is_default", "deprecated")
+    list_select_related = ("namespace",)
+    search_fields = ("name", "namespace__slug", "description", "version")
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "namespace",
+                    "name",
+                    "version",
+                    "lifecycle",
+                    "description",
+                    "tasks_link",
+                )
+            },
+        ),
+        ("DAG", {"fields": ("dag_display",)}),
+        ("Context", {"fields": ("context_schema_display", "example_context_display")}),
+        (
+            "Provenance",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "uuid",
+                    "source_file",
+                    "spec_hash",
+                    "created_at",
+                    "updated_at",
+                ),
+            },
+        ),
+    )
+    readonly_fields = (
+        "namespace",
+        "name",
+        "version",
+        "lifecycle",
+        "description",
+        "tasks_link",
+        "dag_display",
+        "context_schema_display",
+        "example_context_display",
+        "uuid",
+        "source_file",
+        "spec_hash",
+        "created_at",
+        "updated_at",
+    )
+    inlines = (StepTemplateInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowDefinition]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                step_total=Count("step_templates", distinct=True),
+                task_total=Count("tasks", distinct=True),
+            )
+        )
+
+    def get_urls(self) -> list:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/start/",
+                self.admin_site.admin_view(self.start_view),
+                name="{}_{}_start".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_start_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Return whether the user may start tasks (team roles refine this later)."""
+        return request.user.has_perm("workflows.add_task")
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "can_start": self.has_start_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # ---- list columns and read-only fields -------------------------------
+
+    @admin.display(description="steps", ordering="step_total")
+    def step_count(self, obj: WorkflowDefinition) -> int:
+        return obj.step_total
+
+    @admin.display(description="tasks", ordering="task_total")
+    def task_count(self, obj: WorkflowDefinition) -> SafeString:
+        return format_html(
+            '<a href="{}?definition__id__exact={}">{}</a>',
+            reverse("admin:workflows_task_changelist"),
+            obj.pk,
+            obj.task_total,
+        )
+
+    @admin.display(description="start")
+    def start_link(self, obj: WorkflowDefinition) -> SafeString | str:
+        if obj.deprecated:
+            return "deprecated"
+        return format_html(
+            '<a class="button" href="{}">Start a task</a>', start_url(obj)
+        )
+
+    @admin.display(description="lifecycle")
+    def lifecycle(self, obj: WorkflowDefinition) -> str:
+        if obj.deprecated:
+            return "deprecated: refuses new starts; running tasks finish on it"
+        return "default version" if obj.is_default else "active (not the default)"
+
+    @admin.display(description="tasks")
+    def tasks_link(self, obj: WorkflowDefinition) -> SafeString:
+        return self.task_count(obj)
+
+    @admin.display(description="steps by depth")
+    def dag_display(self, obj: WorkflowDefinition) -> SafeString:
+        levels = dag_levels(list(obj.step_templates.order_by("position")))
+        return format_html_join(
+            "",
+            "<div>{}. {}</div>",
+            ((i + 1, " ∥ ".join(names)) for i, names in enumerate(levels)),
+        )
+
+    @admin.display(description="context schema")
+    def context_schema_display(self, obj: WorkflowDefinition) -> SafeString | str:
+        return pretty_json(obj.context_schema)
+
+    @admin.display(description="example context")
+    def example_context_display(self, obj: WorkflowDefinition) -> SafeString | str:
+        return pretty_json(obj.example_context)
+
+    # ---- "Start a task" --------------------------------------------------
+
+    def start_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Show the start form prefilled with the example context; start on POST."""
+        definition = self.get_object(request, unquote(object_id))
+        if definition is None:
+            raise Http404(f"no workflow definition {object_id!r}")
+        if not self.has_start_permission(request, definition):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = StartTaskForm(request.POST)
+            if form.is_valid():
+                task = self._start(request, definition, form)
+                if task is not None:
+                    return HttpResponseRedirect(
+                        reverse("admin:workflows_task_change", args=[quote(task.pk)])
+                    )
+        else:
+            example = definition.example_context or {}
+            form = StartTaskForm(
+                initial={"context": json.dumps(example, indent=2, ensure_ascii=False)}
+            )
+        default = None
+        if definition.deprecated:
+            default = (
+                WorkflowDefinition.objects.filter(
+                    namespace=definition.namespace,
+                    name=definition.name,
+                    is_default=True,
+                )
+                .select_related("namespace")
+                .first()
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Start a task of {definition}",
+            "subtitle": None,
+            "original": definition,
+            "definition": definition,
+            "definition_link": admin_link(definition),
+            "default_definition": default,
+            "default_start_url": start_url(default) if default else None,
+            "form": form,
+            "schema": pretty_json(definition.context_schema),
+        }
+        return TemplateResponse(
+            request, "admin/workflows/workflowdefinition/start_task.html", context
+        )
+
+    def _start(
+        self, request: HttpRequest, definition: WorkflowDefinition, form: StartTaskForm
+    ) -> Any:
+        try:
+            task = task_start(
+                namespace=definition.namespace,
+                workflow=definition.name,
+                version=definition.version,
+                context=form.cleaned_data["context"],
+                actor=Actor.of(request.user),
+                reason=form.cleaned_data["reason"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
+                source_system="admin",
+            )
+        except TaskerError as exc:
+            add_tasker_error(form, exc)
+            return None
+        if getattr(task, "was_created", True):
+            self.message_user(request, f"Started task {task.pk}.", messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                f"Idempotency key {form.cleaned_data['idempotency_key']!r} was "
+                f"already used with this input: showing the task it started.",
+                messages.INFO,
+            )
+        return task
+
+
+@admin.register(StepTemplate)
+class StepTemplateAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Step templates, read-only: they change only by syncing a new version."""
+
+    list_display = (
+        "name",
+        "definition",
+        "position",
+        "kind",
+        "handler",
+        "depends_on_display",
+        "retry_policy_display",
+    )
+    list_filter = ("kind", "definition__namespace", "retryable")
+    list_select_related = ("definition__namespace",)
+    search_fields = ("name", "handler", "definition__name")
+    ordering = ("definition__namespace__slug", "definition__name", "position")
+    readonly_fields = ("definition_link", "handler_config_display")
+    exclude = ("definition", "handler_config")
+
+    @admin.display(description="definition")
+    def definition_link(self, obj: StepTemplate) -> SafeString | str:
+        return admin_link(obj.definition)
+
+    @admin.display(description="depends on")
+    def depends_on_display(self, obj: StepTemplate) -> str:
+        return ", ".join(obj.depends_on) or "—"
+
+    @admin.display(description="retry policy")
+    def retry_policy_display(self, obj: StepTemplate) -> str:
+        return retry_policy(obj)
+
+    @admin.display(description="handler config")
+    def handler_config_display(self, obj: StepTemplate) -> SafeString | str:
+        return pretty_json(obj.handler_config)
+
+
+def start_url(definition: WorkflowDefinition) -> str:
+    """Return the admin URL of the start form of ``definition``."""
+    return reverse("admin:workflows_workflowdefinition_start", args=[definition.pk])

@@ -1,0 +1,85 @@
+"""Admin for the append-only run history: transitions and the step graph."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.safestring import SafeString
+
+from workflows.admin.common import (
+    ReadOnlyAdminMixin,
+    ScopedAdminMixin,
+    admin_link,
+    pretty_json,
+)
+from workflows.models import StepEdge, StepTransition, TaskTransition
+
+
+class TransitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """History rows: listed and viewed, never added, changed or deleted."""
+
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    readonly_fields = ("metadata_display",)
+    exclude = ("metadata",)
+
+    @admin.display(description="metadata")
+    def metadata_display(
+        self, obj: TaskTransition | StepTransition
+    ) -> SafeString | str:
+        return pretty_json(obj.metadata)
+
+
+@admin.register(TaskTransition)
+class TaskTransitionAdmin(TransitionAdmin):
+    list_display = (
+        "created_at",
+        "task_link",
+        "from_status",
+        "to_status",
+        "actor_label",
+        "reason",
+    )
+    list_filter = ("to_status", "from_status", "task__namespace")
+    list_select_related = ("task__definition__namespace",)
+    search_fields = ("=task__id", "actor_label", "reason")
+
+    @admin.display(description="task", ordering="task__created_at")
+    def task_link(self, obj: TaskTransition) -> SafeString | str:
+        return admin_link(obj.task, f"{obj.task.definition} {str(obj.task_id)[:13]}…")
+
+
+@admin.register(StepTransition)
+class StepTransitionAdmin(TransitionAdmin):
+    list_display = (
+        "created_at",
+        "step_link",
+        "attempt",
+        "from_status",
+        "to_status",
+        "actor_label",
+        "reason",
+    )
+    list_filter = ("to_status", "from_status", "step__task__namespace")
+    list_select_related = ("step",)
+    search_fields = ("=step__id", "=step__task__id", "step__name", "actor_label")
+
+    @admin.display(description="step")
+    def step_link(self, obj: StepTransition) -> SafeString | str:
+        return admin_link(obj.step, f"{obj.step.name} ({str(obj.step.task_id)[:13]}…)")
+
+
+@admin.register(StepEdge)
+class StepEdgeAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The per-task copy of the DAG: ``child`` waits for ``parent``."""
+
+    list_display = ("task", "parent_link", "child_link")
+    list_select_related = ("task__definition__namespace", "parent", "child")
+    search_fields = ("=task__id", "parent__name", "child__name")
+
+    @admin.display(description="parent")
+    def parent_link(self, obj: StepEdge) -> SafeString | str:
+        return admin_link(obj.parent, obj.parent.name)
+
+    @admin.display(description="child")
+    def child_link(self, obj: StepEdge) -> SafeString | str:
+        return admin_link(obj.child, obj.child.name)
