@@ -22,7 +22,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 def start(
-    workflow: str = "testing.chain", context: dict[str, Any] | None = None, **kwargs: Any
+    workflow: str = "testing.chain",
+    context: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> Task:
     """Start a task of ``namespace.name`` as the test system actor."""
     namespace, name = workflow.split(".")

@@ -112,7 +112,7 @@ def test_gateway_timeouts_exhaust_the_attempts(seeded_db, synced, worker, wait_t
 def test_transient_faults_in_a_parallel_branch_then_success(
     seeded_db, synced, worker, wait_task
 ):
-    """One extract retries twice while its siblings finish; the fan-in still runs once."""
+    """An extract retries twice while its siblings finish; the fan-in runs once."""
     context = example(
         "data_pipeline.customer_analytics",
         simulate={"extract_users": ["unavailable", "crash"]},

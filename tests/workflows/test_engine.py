@@ -123,7 +123,9 @@ class TestExecution:
 
     def test_attempts_exhausted_fails_step_and_task(self, synced):
         """retry_limit counts total attempts: third has 2, both fail."""
-        task = start("testing.chain", {"start": 1, "fail": {"third": ["retry", "retry"]}})
+        task = start(
+            "testing.chain", {"start": 1, "fail": {"third": ["retry", "retry"]}}
+        )
         run_ready(task)
         make_due(task)
         sweep()
@@ -294,14 +296,22 @@ def test_backoff_is_exponential_capped_and_honours_retry_after():
         for a in range(1, 7)
     ]
     assert plain == [1, 2, 4, 8, 10, 10]
-    jittered = retry_delay(attempt=3, base_seconds=1, max_seconds=10, jitter=True, rng=rng)
+    jittered = retry_delay(
+        attempt=3, base_seconds=1, max_seconds=10, jitter=True, rng=rng
+    )
     assert 2 <= jittered <= 4
-    assert retry_delay(
-        attempt=1, base_seconds=1, max_seconds=10, jitter=True, retry_after=7
-    ) == 7
-    assert retry_delay(
-        attempt=1, base_seconds=1, max_seconds=10, jitter=True, retry_after=99
-    ) == 10
+    assert (
+        retry_delay(
+            attempt=1, base_seconds=1, max_seconds=10, jitter=True, retry_after=7
+        )
+        == 7
+    )
+    assert (
+        retry_delay(
+            attempt=1, base_seconds=1, max_seconds=10, jitter=True, retry_after=99
+        )
+        == 10
+    )
 
 
 def _race(functions: list[Any]) -> list[Any]:
@@ -319,7 +329,9 @@ def _race(functions: list[Any]) -> list[Any]:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
+    threads = [
+        threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -345,7 +357,9 @@ def test_two_claims_racing_only_one_wins(synced):
         sweep()
         make_due(task)
         sweep()
-    claims = StepTransition.objects.filter(step_id=step_id, to_status=StepStatus.IN_PROGRESS)
+    claims = StepTransition.objects.filter(
+        step_id=step_id, to_status=StepStatus.IN_PROGRESS
+    )
     assert claims.count() == 3
     assert sorted(claims.values_list("attempt", flat=True)) == [1, 2, 3]
 
@@ -371,6 +385,8 @@ def test_two_fan_in_completions_racing_enqueue_the_child_once(synced):
         join = step_of(task, "join")
         assert join.status == StepStatus.ENQUEUED
         assert (
-            StepTransition.objects.filter(step=join, to_status=StepStatus.ENQUEUED).count()
+            StepTransition.objects.filter(
+                step=join, to_status=StepStatus.ENQUEUED
+            ).count()
             == 1
         )

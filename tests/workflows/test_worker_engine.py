@@ -32,7 +32,9 @@ def test_retryable_errors_then_success(synced, worker, wait_task):
     assert first.attempts == 3
     assert first.results["attempt"] == 3
     moves = list(
-        first.transitions.order_by("created_at", "id").values_list("to_status", flat=True)
+        first.transitions.order_by("created_at", "id").values_list(
+            "to_status", flat=True
+        )
     )
     assert moves.count(StepStatus.WAITING_FOR_RETRY) == 2
 
@@ -116,5 +118,3 @@ def test_worker_killed_mid_step_is_recovered_by_beat_sweeper(
     lost = third.transitions.get(to_status=StepStatus.WAITING_FOR_RETRY)
     assert lost.actor_label == "system:sweeper"
     assert "lease expired" in lost.reason
-
-

@@ -14,11 +14,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import yaml
 from django.utils.module_loading import import_string
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from namespaces.models import SLUG_PATTERN
 from workflows.models.definitions import NAME_PATTERN, StepKind, parse_semver
@@ -136,7 +140,11 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
     for entry in paths:
         path = Path(entry)
         if path.is_dir():
-            found.extend(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml"})
+            found.extend(
+                p
+                for p in path.rglob("*")
+                if p.suffix in {".yaml", ".yml"} and p.is_file()
+            )
         elif path.is_file():
             found.append(path)
         else:
@@ -198,11 +206,13 @@ def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
 
     namespace = raw.get("namespace")
     if "namespace" in raw and not (
-        isinstance(namespace, str) and re.match(SLUG_PATTERN, namespace)
+        isinstance(namespace, str) and re.fullmatch(SLUG_PATTERN, namespace)
     ):
         problems.add(f"namespace {namespace!r} must match {SLUG_PATTERN}")
     name = raw.get("name")
-    if "name" in raw and not (isinstance(name, str) and re.match(NAME_PATTERN, name)):
+    if "name" in raw and not (
+        isinstance(name, str) and re.fullmatch(NAME_PATTERN, name)
+    ):
         problems.add(f"name {name!r} must match {NAME_PATTERN}")
     version = raw.get("version")
     if "version" in raw:
@@ -218,9 +228,13 @@ def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
     else:
         try:
             Draft202012Validator.check_schema(schema)
-            schema_ok = True
         except SchemaError as exc:
             problems.add(f"context_schema is not a valid JSON Schema: {exc.message}")
+        else:
+            unresolved = schema_ref_problems(schema)
+            for problem in unresolved:
+                problems.add(f"context_schema: {problem}")
+            schema_ok = not unresolved
 
     example = raw.get("example_context")
     if example is not None:
@@ -272,7 +286,7 @@ def _parse_steps(raw_steps: Any, problems: _Problems) -> list[StepSpec]:
             continue
         step_name = raw.get("name")
         label = step_name if isinstance(step_name, str) else f"#{index + 1}"
-        if not (isinstance(step_name, str) and re.match(NAME_PATTERN, step_name)):
+        if not (isinstance(step_name, str) and re.fullmatch(NAME_PATTERN, step_name)):
             problems.add(f"name {step_name!r} must match {NAME_PATTERN}", label)
             continue
         if step_name in names:
@@ -288,7 +302,16 @@ def _parse_steps(raw_steps: Any, problems: _Problems) -> list[StepSpec]:
                 problems.add(f"depends on unknown step '{dep}'", spec.name)
             elif dep == spec.name:
                 problems.add("depends on itself", spec.name)
-    cycle = find_cycle({s.name: [d for d in s.depends_on if d in names] for s in steps})
+    # Unknown and self dependencies are reported above, and steps refused
+    # for another reason are not in ``steps``: leave them all out of the
+    # graph so one mistake gives one message.
+    parsed = {s.name for s in steps}
+    cycle = find_cycle(
+        {
+            s.name: [d for d in s.depends_on if d in parsed and d != s.name]
+            for s in steps
+        }
+    )
     if cycle:
         problems.add(
             "dependency cycle: " + " → ".join(cycle) + " (each depends on the next)",
@@ -388,6 +411,39 @@ def handler_problem(dotted: str) -> str | None:
     if not isinstance(handler, type) or not callable(getattr(handler, "process", None)):
         return f"handler '{dotted}' is not a class with a process(ctx) method"
     return None
+
+
+def schema_ref_problems(schema: dict[str, Any]) -> list[str]:
+    """Return one problem per ``$ref`` in ``schema`` that does not resolve.
+
+    The validator resolves references lazily, so a dangling or remote
+    ``$ref`` would otherwise surface as a crash when the first task starts.
+    Remote references are refused: nothing fetches them at run time.
+    """
+    root = schema.get("$id") if isinstance(schema.get("$id"), str) else ""
+    registry = Registry().with_resource(root, DRAFT202012.create_resource(schema))
+    registry = registry.crawl()
+    problems: list[str] = []
+    pending: list[tuple[Any, str, str]] = [(schema, root, "$")]
+    while pending:
+        node, base, where = pending.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("$id"), str):
+                base = urljoin(base, node["$id"])
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    registry.resolver(base_uri=base).lookup(ref)
+                except Unresolvable:
+                    problems.append(f"$ref {ref!r} at {where} does not resolve")
+            pending.extend(
+                (value, base, f"{where}.{key}") for key, value in node.items()
+            )
+        elif isinstance(node, list):
+            pending.extend(
+                (value, base, f"{where}.{i}") for i, value in enumerate(node)
+            )
+    return sorted(problems)
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

@@ -36,30 +36,11 @@ def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
     that is not deprecated.
     """
     report = SyncReport()
-    existing = {
-        (d.namespace.slug, d.name, d.version): d
-        for d in WorkflowDefinition.objects.select_related("namespace")
-    }
-    problems = [
-        f"{spec.source}: workflow {spec.label}: published version changed "
-        "(its steps, schema or handlers differ from the synced copy); "
-        "bump the version instead"
-        for spec in specs
-        if spec.key in existing and existing[spec.key].spec_hash != spec.spec_hash
-    ]
-    explicit_defaults: dict[tuple[str, str], list[WorkflowSpec]] = defaultdict(list)
-    for spec in specs:
-        if spec.default:
-            explicit_defaults[(spec.namespace, spec.name)].append(spec)
-    for (ns, name), chosen in explicit_defaults.items():
-        if len(chosen) > 1:
-            files = ", ".join(s.source for s in chosen)
-            problems.append(
-                f"workflow {ns}.{name}: more than one version says "
-                f"default: true ({files})"
-            )
+    existing = _existing()
+    problems = _conflicts(specs, existing)
     if problems:
         raise DefinitionError(problems)
+    explicit_defaults = _explicit_defaults(specs)
 
     namespaces = {ns.slug: ns for ns in Namespace.objects.all()}
     touched: set[tuple[str, str]] = set()
@@ -110,6 +91,103 @@ def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
             namespaces[ns], name, explicit_defaults.get((ns, name)), actor
         )
     return report
+
+
+def definitions_check(*, specs: list[WorkflowSpec]) -> None:
+    """Raise :class:`DefinitionError` if syncing ``specs`` would be refused.
+
+    Write nothing: this is what ``sync_workflows --check`` runs after the
+    files themselves validated, so a changed published version fails the
+    check as it would fail the sync.
+    """
+    problems = _conflicts(specs, _existing())
+    if problems:
+        raise DefinitionError(problems)
+
+
+def _existing() -> dict[tuple[str, str, str], WorkflowDefinition]:
+    return {
+        (d.namespace.slug, d.name, d.version): d
+        for d in WorkflowDefinition.objects.select_related("namespace")
+    }
+
+
+def _explicit_defaults(
+    specs: list[WorkflowSpec],
+) -> dict[tuple[str, str], list[WorkflowSpec]]:
+    explicit: dict[tuple[str, str], list[WorkflowSpec]] = defaultdict(list)
+    for spec in specs:
+        if spec.default:
+            explicit[(spec.namespace, spec.name)].append(spec)
+    return explicit
+
+
+def _conflicts(
+    specs: list[WorkflowSpec],
+    existing: dict[tuple[str, str, str], WorkflowDefinition],
+) -> list[str]:
+    """Return why ``specs`` cannot be synced over ``existing``, if anything."""
+    problems = [
+        f"{spec.source}: workflow {spec.label}: published version changed "
+        f"({_describe_change(spec, existing[spec.key])}); "
+        "bump the version instead"
+        for spec in specs
+        if spec.key in existing and existing[spec.key].spec_hash != spec.spec_hash
+    ]
+    for (ns, name), chosen in _explicit_defaults(specs).items():
+        if len(chosen) > 1:
+            files = ", ".join(s.source for s in chosen)
+            problems.append(
+                f"workflow {ns}.{name}: more than one version says "
+                f"default: true ({files})"
+            )
+    return problems
+
+
+STEP_FIELDS = (
+    "handler",
+    "description",
+    "kind",
+    "retryable",
+    "retry_limit",
+    "backoff_base_seconds",
+    "backoff_max_seconds",
+    "backoff_jitter",
+    "timeout_seconds",
+    "skippable",
+    "handler_config",
+)
+
+
+def _describe_change(spec: WorkflowSpec, definition: WorkflowDefinition) -> str:
+    """Say what differs between a file and its synced copy, step by step."""
+    changes = [
+        field_name
+        for field_name, value in (
+            ("description", spec.description),
+            ("context_schema", spec.context_schema),
+            ("example_context", spec.example_context),
+        )
+        if getattr(definition, field_name) != value
+    ]
+    stored = {t.name: t for t in definition.step_templates.all()}
+    new = {s.name: s for s in spec.steps}
+    changes += [f"step '{name}' added" for name in new if name not in stored]
+    changes += [f"step '{name}' removed" for name in stored if name not in new]
+    for position, step in enumerate(spec.steps):
+        template = stored.get(step.name)
+        if template is None:
+            continue
+        fields = [f for f in STEP_FIELDS if getattr(template, f) != getattr(step, f)]
+        if list(template.depends_on) != list(step.depends_on):
+            fields.append("depends_on")
+        if template.position != position:
+            fields.append("position")
+        if fields:
+            changes.append(f"step '{step.name}' {', '.join(fields)}")
+    # Whatever is left (an explicit key equal to its default) is still a
+    # different file: the hash is of the file's content.
+    return "; ".join(changes) or "the file's content differs from the synced copy"
 
 
 def _create(spec: WorkflowSpec, namespace: Namespace) -> WorkflowDefinition:

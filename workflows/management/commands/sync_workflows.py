@@ -2,10 +2,16 @@
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, IntegrityError
 
 from workflows.actors import Actor
-from workflows.definitions.loader import DefinitionError, load_paths
-from workflows.definitions.sync import definitions_sync
+from workflows.definitions.loader import (
+    DefinitionError,
+    WorkflowSpec,
+    find_files,
+    load_paths,
+)
+from workflows.definitions.sync import definitions_check, definitions_sync
 
 
 class Command(BaseCommand):
@@ -21,14 +27,26 @@ class Command(BaseCommand):
             help="Files or directories (default: settings.TASKER['WORKFLOW_PATHS']).",
         )
         parser.add_argument(
-            "--check", action="store_true", help="Validate only; write nothing."
+            "--check",
+            action="store_true",
+            help="Validate the files and compare them with the database; "
+            "write nothing.",
         )
 
     def handle(self, *args, **options) -> None:
         paths = options["paths"] or settings.TASKER["WORKFLOW_PATHS"]
         try:
+            if not find_files(paths):
+                message = "no workflow files (*.yaml, *.yml) under: " + ", ".join(
+                    str(p) for p in paths
+                )
+                if options["paths"]:
+                    raise DefinitionError([message])
+                self.stderr.write(message)
+                return
             specs = load_paths(paths)
             if options["check"]:
+                self._check_against_database(specs)
                 for spec in specs:
                     self.stdout.write(f"ok {spec.label} ({spec.source})")
                 return
@@ -39,6 +57,18 @@ class Command(BaseCommand):
                 + "\n  ".join(exc.problems),
                 returncode=2,
             ) from exc
+        except IntegrityError as exc:
+            # Another sync created the same version between our read and write.
+            raise CommandError(
+                f"another sync changed the definitions concurrently ({exc}); "
+                "nothing synced, run sync_workflows again",
+                returncode=1,
+            ) from exc
+        except DatabaseError as exc:
+            raise CommandError(
+                f"cannot sync: database error: {exc} (has `manage.py migrate` run?)",
+                returncode=1,
+            ) from exc
         for label in report.created:
             self.stdout.write(self.style.SUCCESS(f"created   {label}"))
         for label in report.flags_changed:
@@ -47,3 +77,17 @@ class Command(BaseCommand):
             self.stdout.write(f"unchanged {label}")
         for workflow, version in sorted(report.defaults.items()):
             self.stdout.write(f"default   {workflow} = {version}")
+
+    def _check_against_database(self, specs: list[WorkflowSpec]) -> None:
+        """Refuse changed published versions; warn if there is no database.
+
+        ``--check`` also runs in CI before any database exists: the files
+        are then validated on their own.
+        """
+        try:
+            definitions_check(specs=specs)
+        except DatabaseError as exc:
+            self.stderr.write(
+                f"warning: not compared with the database ({exc}); "
+                "files validated on their own"
+            )
