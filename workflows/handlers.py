@@ -97,3 +97,37 @@ class StepHandler:
     def process(self, ctx: StepContext) -> dict[str, Any]:
         """Do the step's work and return its JSON-serialisable results."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class AwaitApproval:
+    """Returned by an ``approval`` step's handler: a person must decide.
+
+    The step waits in ``waiting_for_approval`` (no polling, no retries) until
+    an approver of the namespace who did not start the task approves or
+    rejects it. ``details`` is shown to the approver. To approve without a
+    person (e.g. below a threshold), return a plain results dict instead.
+    """
+
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StartSubtask:
+    """Returned by a ``subworkflow`` step's handler: run another workflow.
+
+    The engine starts ``namespace.workflow`` (the default version unless
+    ``version``) with ``context`` as a child task, allowed only by an
+    explicit cross-namespace grant, and the step waits in
+    ``waiting_for_subtask`` until the child ends. The child's outcome
+    completes or fails the step; the step's results carry the child task id,
+    its status, every child step's results, and ``outputs``: names mapped to
+    ``"<child step>.<result key>"`` paths copied to the top level.
+    """
+
+    namespace: str
+    workflow: str
+    context: Mapping[str, Any]
+    version: str | None = None
+    outputs: Mapping[str, str] = field(default_factory=dict)
