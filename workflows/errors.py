@@ -69,3 +69,17 @@ class ConcurrentChange(TaskerError):
 
     code = "concurrent_change"
     http_status = 409
+
+
+class NotFound(TaskerError):
+    """No such object, or one in a namespace the caller cannot see."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class PermissionDenied(TaskerError):
+    """The caller can see the object but their roles do not allow the action."""
+
+    code = "permission_denied"
+    http_status = 403

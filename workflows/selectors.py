@@ -1,40 +1,155 @@
-"""Reads of workflow state, with their joins done."""
+"""Reads of workflow state, scoped to what the user may see, joins done.
+
+Every function taking ``user`` returns only objects in namespaces where the
+user holds a role (superusers: all). An object outside them does not exist
+for that user: ``*_get`` raises :class:`NotFound`, never a permission error
+that would reveal it.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from workflows.models import Step, StepEdge, Task
+from audit.models import AuditEvent
+from namespaces.models import Namespace
+from namespaces.permissions import namespaces_for
+from namespaces.roles import Action
+from workflows.engine.states import StepStatus
+from workflows.errors import NotFound
+from workflows.models import Step, StepEdge, Task, WorkflowDefinition
 
 
-def task_get_with_steps(*, task_id: Any) -> Task:
-    """Return one task with its definition, namespace and ordered steps loaded."""
-    return (
-        Task.objects.select_related("definition", "namespace", "initiator")
-        .prefetch_related(
-            Prefetch(
-                "steps",
-                queryset=Step.objects.select_related("template").order_by(
-                    "template__position"
-                ),
-            )
-        )
-        .get(pk=task_id)
+def _as_uuid(value: Any, what: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{what} {value!r} not found") from None
+
+
+def namespace_list(*, user: Any) -> QuerySet[Namespace]:
+    """Return the namespaces ``user`` holds any role in."""
+    return namespaces_for(user, Action.VIEW).order_by("slug")
+
+
+def namespace_get(*, user: Any, slug: str) -> Namespace:
+    """Return one visible namespace by slug."""
+    namespace = namespace_list(user=user).filter(slug=slug).first()
+    if namespace is None:
+        raise NotFound(f"namespace {slug!r} not found")
+    return namespace
+
+
+def definition_list(
+    *, user: Any, namespace: str | None = None, name: str | None = None
+) -> QuerySet[WorkflowDefinition]:
+    """Return visible definitions, newest version first within each workflow."""
+    queryset = WorkflowDefinition.objects.select_related("namespace").filter(
+        namespace__in=namespaces_for(user, Action.VIEW)
+    )
+    if namespace:
+        queryset = queryset.filter(namespace__slug=namespace)
+    if name:
+        queryset = queryset.filter(name=name)
+    return queryset.order_by(
+        "namespace__slug", "name", "-version_major", "-version_minor", "-version_patch"
     )
 
 
 def task_list(
-    *, namespace: str | None = None, status: str | None = None
+    *,
+    user: Any,
+    namespace: str | None = None,
+    workflow: str | None = None,
+    status: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> QuerySet[Task]:
-    """Return tasks, newest first, optionally filtered."""
-    queryset = Task.objects.select_related("definition", "namespace")
+    """Return visible tasks, newest first, filtered."""
+    queryset = Task.objects.select_related(
+        "definition", "namespace", "initiator"
+    ).filter(namespace__in=namespaces_for(user, Action.VIEW))
     if namespace:
         queryset = queryset.filter(namespace__slug=namespace)
+    if workflow:
+        queryset = queryset.filter(definition__name=workflow)
     if status:
         queryset = queryset.filter(status=status)
-    return queryset.order_by("-created_at")
+    if created_after:
+        queryset = queryset.filter(created_at__gte=created_after)
+    if created_before:
+        queryset = queryset.filter(created_at__lt=created_before)
+    return queryset.order_by("-created_at", "-id")
+
+
+def _steps_prefetch() -> Prefetch:
+    return Prefetch(
+        "steps",
+        queryset=Step.objects.select_related("template", "decided_by").order_by(
+            "template__position"
+        ),
+    )
+
+
+def task_get(*, user: Any, task_id: Any) -> Task:
+    """Return one visible task with its steps (definition order) loaded."""
+    task = (
+        task_list(user=user)
+        .prefetch_related(_steps_prefetch())
+        .filter(pk=_as_uuid(task_id, "task"))
+        .first()
+    )
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def step_get(*, user: Any, step_id: Any, task_id: Any = None) -> Step:
+    """Return one visible step (of ``task_id`` when given)."""
+    queryset = Step.objects.select_related(
+        "template", "task", "task__namespace", "task__definition", "decided_by"
+    ).filter(task__namespace__in=namespaces_for(user, Action.VIEW))
+    if task_id is not None:
+        queryset = queryset.filter(task_id=_as_uuid(task_id, "task"))
+    step = queryset.filter(pk=_as_uuid(step_id, "step")).first()
+    if step is None:
+        raise NotFound(f"step {step_id} not found")
+    return step
+
+
+def approvals_for(*, user: Any) -> QuerySet[Step]:
+    """Return steps waiting for a decision ``user`` may make (not their own tasks)."""
+    return (
+        Step.objects.select_related("task", "task__namespace", "task__definition")
+        .filter(
+            status=StepStatus.WAITING_FOR_APPROVAL,
+            task__namespace__in=namespaces_for(user, Action.APPROVE),
+        )
+        .exclude(task__initiator=user)
+        .order_by("updated_at")
+    )
+
+
+def audit_list(*, user: Any, namespace: str | None = None) -> QuerySet[AuditEvent]:
+    """Return the audit events of the namespaces ``user`` can see."""
+    queryset = AuditEvent.objects.select_related("namespace", "actor").filter(
+        namespace__in=namespaces_for(user, Action.VIEW)
+    )
+    if namespace:
+        queryset = queryset.filter(namespace__slug=namespace)
+    return queryset
+
+
+def task_get_with_steps(*, task_id: Any) -> Task:
+    """Return one task unscoped, for trusted system callers (CLI, engine)."""
+    return (
+        Task.objects.select_related("definition", "namespace", "initiator")
+        .prefetch_related(_steps_prefetch())
+        .get(pk=task_id)
+    )
 
 
 def step_dependencies(*, task: Task) -> dict[Any, list[str]]:

@@ -51,6 +51,7 @@ STEP_KEYS = {
     "skippable",
     "handler_config",
 }
+DEFAULT_APPROVAL_HANDLER = "workflows.builtin_handlers.RequireApproval"
 BACKOFF_KEYS = {"base_seconds", "max_seconds", "jitter"}
 # Flags that may change on a published version: they steer new starts only.
 LIFECYCLE_KEYS = {"default", "deprecated"}
@@ -326,6 +327,9 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
     for key in sorted(set(raw) - STEP_KEYS):
         problems.add(f"unknown key '{key}'", name)
     handler = raw.get("handler")
+    if handler is None and raw.get("kind") == StepKind.APPROVAL:
+        # An approval step with no code of its own always asks a person.
+        handler = DEFAULT_APPROVAL_HANDLER
     if not isinstance(handler, str) or not handler:
         problems.add("missing 'handler' (a dotted path to a StepHandler class)", name)
     else:

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from audit.services import audit_record
 from namespaces.models import Namespace
+from namespaces.services import team_roles_ensure
 from workflows.actors import Actor
 from workflows.definitions.loader import DefinitionError, WorkflowSpec
 from workflows.models import StepTemplate, WorkflowDefinition
@@ -50,6 +51,7 @@ def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
             namespace = Namespace.objects.create(
                 slug=spec.namespace, name=spec.namespace.replace("_", " ").title()
             )
+            team_roles_ensure(namespace=namespace)
             namespaces[spec.namespace] = namespace
         touched.add((spec.namespace, spec.name))
         definition = existing.get(spec.key)
@@ -85,6 +87,13 @@ def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
             )
         else:
             report.unchanged.append(spec.label)
+        if definition.default_pinned != bool(spec.default):
+            # The file is the truth for its own pin: adding or removing
+            # `default: true` pins or unpins this version.
+            WorkflowDefinition.objects.filter(pk=definition.pk).update(
+                default_pinned=bool(spec.default)
+            )
+            definition.default_pinned = bool(spec.default)
 
     for ns, name in sorted(touched):
         report.defaults[f"{ns}.{name}"] = _pick_default(
@@ -199,6 +208,7 @@ def _create(spec: WorkflowSpec, namespace: Namespace) -> WorkflowDefinition:
         context_schema=spec.context_schema,
         example_context=spec.example_context,
         deprecated=spec.deprecated,
+        default_pinned=bool(spec.default),
         spec_hash=spec.spec_hash,
         source_file=spec.source,
     )
@@ -231,14 +241,26 @@ def _pick_default(
     explicit: list[WorkflowSpec] | None,
     actor: Actor,
 ) -> str:
-    """Make one version the default of ``namespace.name``; return it."""
+    """Make one version the default of ``namespace.name``; return it.
+
+    A version pinned with ``default: true`` in this sync wins and unpins
+    the others; else a version pinned by an earlier sync keeps the default
+    (so syncing one new file does not move it); else the highest version
+    that is not deprecated.
+    """
     versions = list(
         WorkflowDefinition.objects.filter(namespace=namespace, name=name).only(
-            "pk", "version", "is_default", "deprecated", "uuid"
+            "pk", "version", "is_default", "deprecated", "default_pinned", "uuid"
         )
     )
+    pinned = [v for v in versions if v.default_pinned and not v.deprecated]
     if explicit:
         chosen = next(v for v in versions if v.version == explicit[0].version)
+        WorkflowDefinition.objects.filter(namespace=namespace, name=name).exclude(
+            pk=chosen.pk
+        ).update(default_pinned=False)
+    elif pinned:
+        chosen = max(pinned, key=lambda v: parse_semver(v.version))
     else:
         candidates = [v for v in versions if not v.deprecated]
         if not candidates:

@@ -29,9 +29,16 @@ from workflows.engine import dispatch
 from workflows.engine.backoff import retry_delay
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus
+from workflows.engine.subtasks import begin_subtask
 from workflows.engine.transitions import step_transition
-from workflows.handlers import PermanentError, RetryableError, StepContext
-from workflows.models import Step
+from workflows.handlers import (
+    AwaitApproval,
+    PermanentError,
+    RetryableError,
+    StartSubtask,
+    StepContext,
+)
+from workflows.models import Step, StepKind
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +76,52 @@ def execute_step(step_id: Any) -> str:
     try:
         ctx = build_context(step)
         handler = load_handler(step.template.handler)
-        results = handler.process(ctx)
-        results = _checked_results(step, results)
+        outcome = handler.process(ctx)
+        if isinstance(outcome, AwaitApproval):
+            return await_approval(step=step, attempt=attempt, request=outcome)
+        if isinstance(outcome, StartSubtask):
+            _require_kind(step, StepKind.SUBWORKFLOW, "start a subtask")
+            return begin_subtask(step=step, attempt=attempt, request=outcome)
+        results = _checked_results(step, outcome)
     except Exception as exc:  # every handler error is recorded on the step
         return fail_attempt(step=step, attempt=attempt, exc=exc)
     return complete_attempt(step=step, attempt=attempt, results=results)
+
+
+def _require_kind(step: Step, kind: str, what: str) -> None:
+    if step.template.kind != kind:
+        raise PermanentError(
+            f"step '{step.name}' is a {step.template.kind} step and cannot {what}; "
+            f"declare it kind: {kind}",
+            code="wrong_step_kind",
+        )
+
+
+def await_approval(*, step: Step, attempt: int, request: AwaitApproval) -> str:
+    """Park an approval step until a person decides; nothing polls it."""
+    _require_kind(step, StepKind.APPROVAL, "wait for approval")
+    details = dict(request.details)
+    try:
+        json.dumps(details)
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(
+            f"approval details of step '{step.name}' are not JSON-serialisable: {exc}",
+            code="bad_results",
+        ) from exc
+    moved = step_transition(
+        step_id=step.pk,
+        from_status=StepStatus.IN_PROGRESS,
+        to_status=StepStatus.WAITING_FOR_APPROVAL,
+        actor=WORKER,
+        attempt=attempt,
+        reason=request.reason[:500],
+        updates={
+            "lease_expires_at": None,
+            "approval_request": {"reason": request.reason, "details": details},
+        },
+        step_name=step.name,
+    )
+    return "waiting_for_approval" if moved else "fenced"
 
 
 def _wake_if_due(step_id: Any) -> None:

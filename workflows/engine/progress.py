@@ -77,4 +77,8 @@ def finalize_task(*, task: Task, actor: Actor) -> str:
         updates={"completed_at": Now()},
     ):
         task.status = target
+        if task.parent_step_id:
+            from workflows.engine.subtasks import settle_parent_step
+
+            settle_parent_step(child=task)
     return task.status

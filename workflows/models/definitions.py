@@ -65,6 +65,9 @@ class WorkflowDefinition(TimeStampedModel):
     context_schema = models.JSONField(default=dict, blank=True)
     example_context = models.JSONField(null=True, blank=True)
     is_default = models.BooleanField(default=False)
+    # The file says `default: true`: this version stays the default until a
+    # file pins another, even across syncs of single files.
+    default_pinned = models.BooleanField(default=False)
     deprecated = models.BooleanField(default=False)
     # sha256 of the canonical spec (everything but lifecycle flags): a sync
     # that would change it for an existing version is refused.

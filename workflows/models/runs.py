@@ -108,6 +108,22 @@ class Step(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     results = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # Approval steps: what the handler asked a person to decide, and the decision.
+    approval_request = models.JSONField(null=True, blank=True)
+    decision = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("approved", "Approved"), ("rejected", "Rejected")],
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="decided_steps",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,6 +158,11 @@ class Step(models.Model):
                 name="step_lease_idx",
             ),
             models.Index(fields=["task", "status"]),
+            models.Index(
+                fields=["task"],
+                condition=models.Q(status=StepStatus.WAITING_FOR_APPROVAL),
+                name="step_awaiting_approval_idx",
+            ),
         ]
 
     def __str__(self) -> str:

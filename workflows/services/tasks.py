@@ -19,15 +19,17 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from audit.services import audit_record
 from namespaces.models import Namespace
+from namespaces.permissions import authorize
+from namespaces.roles import Action
 from workflows.actors import Actor
 from workflows.engine import dispatch
-from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
+from workflows.engine.progress import lock_task
 from workflows.engine.states import (
     STEP_NON_TERMINAL,
     StepStatus,
     TaskStatus,
-    step_can_move,
 )
+from workflows.engine.subtasks import settle_parent_step
 from workflows.engine.transitions import step_transition, task_transition
 from workflows.errors import (
     ConcurrentChange,
@@ -149,6 +151,18 @@ def task_start(
             "tags": tags,
             "parent_step": str(parent_step.pk) if parent_step else None,
         }
+    )
+    target_namespace = Namespace.objects.filter(slug=slug).first()
+    if target_namespace is None:
+        raise DefinitionNotFound(
+            f"namespace {slug!r} does not exist",
+            fields={"namespace": [f"unknown namespace {slug!r}"]},
+        )
+    authorize(
+        actor=actor,
+        namespace=target_namespace,
+        action=Action.START,
+        target=f"namespace {slug!r}",
     )
     if idempotency_key is not None:
         existing = _existing_for_key(slug, idempotency_key, request_hash)
@@ -313,13 +327,38 @@ def _create_task(
     return task
 
 
-@transaction.atomic
 def task_cancel(*, task: Task, actor: Actor, reason: str = "") -> Task:
-    """Cancel a task and every step not yet finished.
+    """Cancel a task and every step not yet finished, then its child tasks.
 
     A handler already running keeps running, but its result is fenced out:
-    the step is no longer ``in_progress`` when it reports.
+    the step is no longer ``in_progress`` when it reports. Child tasks of
+    the cancelled subworkflow steps are cancelled after this commits (each
+    in its own transaction, so locks are always taken child-after-parent
+    only by the engine).
     """
+    namespace = Namespace.objects.get(pk=task.namespace_id)
+    authorize(
+        actor=actor, namespace=namespace, action=Action.CANCEL, target=f"task {task.pk}"
+    )
+    cancelled = _task_cancel(task=task, actor=actor, reason=reason)
+    children = Task.objects.filter(
+        parent_step__task=cancelled,
+        status__in=(TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.FAILED),
+    )
+    for child in children:
+        try:
+            _task_cancel(
+                task=child,
+                actor=Actor.system_actor("subworkflow"),
+                reason=f"parent task {cancelled.pk} cancelled",
+            )
+        except (IllegalTransition, ConcurrentChange):
+            continue  # it finished meanwhile; nothing to cancel
+    return cancelled
+
+
+@transaction.atomic
+def _task_cancel(*, task: Task, actor: Actor, reason: str) -> Task:
     locked = lock_task(task.pk)
     if locked.status not in (
         TaskStatus.PENDING,
@@ -362,130 +401,6 @@ def task_cancel(*, task: Task, actor: Actor, reason: str = "") -> Task:
         reason=reason,
     )
     locked.refresh_from_db()
+    if locked.parent_step_id:
+        settle_parent_step(child=locked)
     return locked
-
-
-@transaction.atomic
-def step_retry(*, step: Step, actor: Actor, reason: str = "") -> Step:
-    """Re-enqueue a failed step with a fresh budget of attempts.
-
-    ``attempts`` keeps counting (it fences late results); the step gets
-    ``retry_limit`` more. A failed task goes back to ``in_progress``.
-    """
-    task = lock_task(step.task_id)
-    current = Step.objects.select_related("template").get(pk=step.pk)
-    if current.status != StepStatus.FAILED:
-        raise IllegalTransition(
-            f"step '{current.name}' is {current.status}; "
-            "only a failed step can be retried"
-        )
-    if task.status == TaskStatus.FAILED:
-        task_transition(
-            task_id=task.pk,
-            from_status=TaskStatus.FAILED,
-            to_status=TaskStatus.IN_PROGRESS,
-            actor=actor,
-            reason=f"step '{current.name}' retried",
-            updates={"completed_at": None},
-        )
-    elif task.status != TaskStatus.IN_PROGRESS:
-        raise IllegalTransition(
-            f"task {task.pk} is {task.status}; its steps cannot be retried"
-        )
-    if not step_transition(
-        step_id=current.pk,
-        from_status=StepStatus.FAILED,
-        to_status=StepStatus.ENQUEUED,
-        actor=actor,
-        reason=reason or "manual retry",
-        updates={
-            "max_attempts": current.attempts + current.template.retry_limit,
-            "enqueued_at": Now(),
-            "next_attempt_at": None,
-            "completed_at": None,
-        },
-        step_name=current.name,
-    ):
-        raise ConcurrentChange(
-            f"step '{current.name}' changed while retrying; try again"
-        )
-    audit_record(
-        actor=actor,
-        action="step.retried",
-        object_type="step",
-        object_id=current.pk,
-        namespace=task.namespace,
-        reason=reason,
-        metadata={"task": str(task.pk), "step": current.name},
-    )
-    dispatch.publish_on_commit(
-        current.pk,
-        namespace_slug=task.namespace.slug,
-        timeout_seconds=current.template.timeout_seconds,
-    )
-    current.refresh_from_db()
-    return current
-
-
-@transaction.atomic
-def step_resolve(*, step: Step, actor: Actor, results: Any, reason: str = "") -> Step:
-    """Mark a pending or failed step resolved with supplied ``results``.
-
-    The step then satisfies its dependents exactly as if its handler had
-    returned ``results``; the task moves on (a failed task resumes).
-    """
-    if not isinstance(results, dict):
-        raise TaskerError(
-            "results must be a JSON object",
-            code="invalid_results",
-            fields={"results": ["Expected an object."]},
-        )
-    task = lock_task(step.task_id)
-    current = Step.objects.get(pk=step.pk)
-    if not step_can_move(current.status, StepStatus.RESOLVED_MANUALLY):
-        raise IllegalTransition(
-            f"step '{current.name}' is {current.status}; only a pending or failed "
-            "step can be resolved manually"
-        )
-    if task.status in (
-        TaskStatus.CANCELLED,
-        TaskStatus.COMPLETE,
-        TaskStatus.RESOLVED_MANUALLY,
-    ):
-        raise IllegalTransition(f"task {task.pk} is {task.status}; nothing to resolve")
-    if task.status == TaskStatus.FAILED:
-        task_transition(
-            task_id=task.pk,
-            from_status=TaskStatus.FAILED,
-            to_status=TaskStatus.IN_PROGRESS,
-            actor=actor,
-            reason=f"step '{current.name}' resolved manually",
-            updates={"completed_at": None},
-        )
-        task.status = TaskStatus.IN_PROGRESS
-    if not step_transition(
-        step_id=current.pk,
-        from_status=current.status,
-        to_status=StepStatus.RESOLVED_MANUALLY,
-        actor=actor,
-        reason=reason or "resolved manually",
-        metadata={"results": results},
-        updates={"results": results, "completed_at": Now()},
-        step_name=current.name,
-    ):
-        raise ConcurrentChange(
-            f"step '{current.name}' changed while resolving; try again"
-        )
-    audit_record(
-        actor=actor,
-        action="step.resolved",
-        object_type="step",
-        object_id=current.pk,
-        namespace=task.namespace,
-        reason=reason,
-        metadata={"task": str(task.pk), "step": current.name, "results": results},
-    )
-    enqueue_ready_children(task=task, step_id=current.pk, actor=actor)
-    finalize_task(task=task, actor=actor)
-    current.refresh_from_db()
-    return current
