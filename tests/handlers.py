@@ -41,7 +41,7 @@ class Add(StepHandler):
     def process(self, ctx: StepContext) -> dict[str, Any]:
         _inject(ctx)
         base = sum(
-            r["value"] for r in ctx.dependency_results.values()
+            r.get("value") or 0 for r in ctx.dependency_results.values()
         ) or ctx.context.get("start", 0)
         marker = ctx.context.get("marker_dir")
         if marker:
@@ -64,3 +64,35 @@ class NotADict(StepHandler):
 
     def process(self, ctx: StepContext) -> Any:
         return [1, 2, 3]
+
+
+class CallChild(StepHandler):
+    """Start ``handler_config.namespace.workflow`` as a child task."""
+
+    def process(self, ctx: StepContext) -> Any:
+        from workflows.handlers import StartSubtask
+
+        child_context: dict[str, Any] = {"start": ctx.context.get("start", 1)}
+        child_fail = ctx.context.get("child_fail")
+        if child_fail:
+            child_context["fail"] = child_fail
+        return StartSubtask(
+            namespace=ctx.handler_config["namespace"],
+            workflow=ctx.handler_config["workflow"],
+            context=child_context,
+            outputs={"value": "third.value", "missing": "nope.value"},
+        )
+
+
+class Review(StepHandler):
+    """Auto-approve small amounts; ask a person above ``threshold``."""
+
+    def process(self, ctx: StepContext) -> Any:
+        from workflows.handlers import AwaitApproval
+
+        amount = ctx.context.get("amount", 0)
+        if amount <= ctx.handler_config.get("threshold", 100):
+            return {"auto_approved": True, "amount": amount}
+        return AwaitApproval(
+            reason=f"amount {amount} needs a manager", details={"amount": amount}
+        )
