@@ -1,24 +1,34 @@
 """Admin of the simulated external systems: what each system did, read-mostly.
 
 Rows written by a system (charges, reservations, orders, e-mails,
-snapshots, accounts) are view-only: changing them by hand would make the
-admin lie about what the workflows did. The catalogue stays editable so an
-operator can restock or retire a SKU for a demo.
+snapshots, accounts, refunds) are view-only: changing them by hand would
+make the admin lie about what the workflows did. The catalogue stays
+editable so an operator can restock or retire a SKU for a demo, and
+customers, tickets and payments can be added for a refund demo (or in bulk
+with ``manage.py create_demo_records``); a payment's refunds and a
+ticket's resolution are only ever written by the workflows.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 
 from examples.models import (
     BillingProfile,
+    Customer,
     DashboardSnapshot,
     GatewayCharge,
+    GatewayRefund,
     InventoryItem,
     Order,
+    Payment,
+    PaymentRefund,
     SentEmail,
     StockReservation,
+    SupportTicket,
     UserAccount,
     UserPreferences,
     WarehouseOrder,
@@ -148,3 +158,120 @@ class UserPreferencesAdmin(SystemRecordAdmin):
     list_display = ["account", "created_at"]
     list_select_related = ["account"]
     search_fields = ["account__user_id", "account__email", "idempotency_key"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["customer_id", "name", "email", "tier", "created_at"]
+    list_filter = ["tier"]
+    search_fields = ["customer_id", "name", "email"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    """Payments can be added; their amounts and refunds are then fixed."""
+
+    list_display = [
+        "payment_id",
+        "customer",
+        "amount_cents",
+        "refunded_cents",
+        "status",
+        "settling_checks_remaining",
+        "created_at",
+    ]
+    list_filter = ["status", "currency"]
+    list_select_related = ["customer"]
+    search_fields = ["payment_id", "customer__customer_id", "customer__email"]
+    autocomplete_fields = ["customer"]
+    readonly_fields = ["refunded_cents", "created_at", "updated_at"]
+    # Refunded states are reached by refunding, never typed in.
+    addable_statuses = (
+        Payment.Status.SETTLING,
+        Payment.Status.CAPTURED,
+        Payment.Status.FAILED,
+    )
+
+    def formfield_for_choice_field(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if db_field.name == "status":
+            kwargs["choices"] = [
+                (value, label)
+                for value, label in Payment.Status.choices
+                if value in self.addable_statuses
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Payment | None = None
+    ) -> list[str]:
+        if obj is None:
+            return self.readonly_fields
+        return [
+            "payment_id",
+            "customer",
+            "amount_cents",
+            "currency",
+            "status",
+            *self.readonly_fields,
+        ]
+
+
+@admin.register(SupportTicket)
+class SupportTicketAdmin(admin.ModelAdmin):
+    """Tickets can be opened or closed here; resolving is the workflow's job."""
+
+    list_display = [
+        "ticket_id",
+        "customer",
+        "payment",
+        "status",
+        "subject",
+        "refund_id",
+        "resolved_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["customer", "payment"]
+    search_fields = [
+        "ticket_id",
+        "subject",
+        "customer__customer_id",
+        "payment__payment_id",
+        "refund_id",
+    ]
+    autocomplete_fields = ["customer", "payment"]
+    readonly_fields = [
+        "resolution_note",
+        "refund_id",
+        "resolved_by_task",
+        "resolution_key",
+        "resolved_at",
+        "created_at",
+        "updated_at",
+    ]
+
+
+@admin.register(GatewayRefund)
+class GatewayRefundAdmin(SystemRecordAdmin):
+    list_display = [
+        "refund_id",
+        "payment",
+        "amount_cents",
+        "currency",
+        "reason",
+        "task_id",
+        "created_at",
+    ]
+    list_filter = ["reason", "currency"]
+    list_select_related = ["payment"]
+    search_fields = ["refund_id", "idempotency_key", "task_id", "payment__payment_id"]
+
+
+@admin.register(PaymentRefund)
+class PaymentRefundAdmin(SystemRecordAdmin):
+    list_display = ["refund_id", "payment", "amount_cents", "reason", "created_at"]
+    list_filter = ["reason"]
+    list_select_related = ["payment"]
+    search_fields = ["refund_id", "idempotency_key", "task_id", "payment__payment_id"]

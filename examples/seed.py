@@ -1,8 +1,10 @@
 """Seed the simulated external systems with the data the examples need.
 
-Run by ``manage.py seed_demo``; safe to run again. The example contexts of
-the three workflows rely on it: the SKUs of ``ecommerce.process_order`` and
-the January 2025 warehouse rows of ``data_pipeline.customer_analytics``.
+Run by ``manage.py seed_demo``; safe to run again. The example contexts
+rely on it: the SKUs of ``ecommerce.process_order``, the January 2025
+warehouse rows of ``data_pipeline.customer_analytics``, and the customers,
+tickets and payments of both ``process_refund`` workflows
+(:mod:`examples.refund_records`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import random
 from django.db import transaction
 
 from examples.models import (
+    Customer,
     InventoryItem,
+    Payment,
+    SupportTicket,
     WarehouseOrder,
     WarehouseProduct,
     WarehouseUser,
 )
+from examples.refund_records import seed_refund_records
 
 # Enough stock for a long demo or benchmark; re-seeding leaves stock alone.
 EXAMPLE_STOCK = 1_000_000
@@ -53,16 +59,22 @@ def seed_examples() -> dict[str, int]:
     Idempotent: the warehouse is generated from a fixed random seed and
     upserted by its natural keys, the catalogue by SKU. Stock is only set
     when a SKU is created, so re-seeding does not undo demo orders; the
-    sold-out SKU is reset to 0 every time.
+    sold-out SKU is reset to 0 every time. The refund customers, tickets
+    and payments are only created when missing, so re-seeding leaves refunds
+    made, tickets resolved and ``pay_1004``'s settling counter as they are.
     """
     with transaction.atomic():
         _seed_catalogue()
         _seed_warehouse()
+        seed_refund_records()
     return {
         "inventory_items": InventoryItem.objects.count(),
         "warehouse_users": WarehouseUser.objects.count(),
         "warehouse_products": WarehouseProduct.objects.count(),
         "warehouse_orders": WarehouseOrder.objects.count(),
+        "customers": Customer.objects.count(),
+        "support_tickets": SupportTicket.objects.count(),
+        "payments": Payment.objects.count(),
     }
 
 

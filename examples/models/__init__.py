@@ -13,16 +13,23 @@ from examples.models.commerce import (
     Order,
     StockReservation,
 )
+from examples.models.customers import Customer, SupportTicket
 from examples.models.mail import SentEmail
+from examples.models.payments import GatewayRefund, Payment, PaymentRefund
 
 __all__ = [
     "BillingProfile",
+    "Customer",
     "DashboardSnapshot",
     "GatewayCharge",
+    "GatewayRefund",
     "InventoryItem",
     "Order",
+    "Payment",
+    "PaymentRefund",
     "SentEmail",
     "StockReservation",
+    "SupportTicket",
     "UserAccount",
     "UserPreferences",
     "WarehouseOrder",
