@@ -37,7 +37,14 @@ class ContextValidationError(TaskerError):
     code = "invalid_context"
 
 
-class DefinitionNotFound(TaskerError):
+class NotFound(TaskerError):
+    """No such object, or one in a namespace the caller cannot see."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class DefinitionNotFound(NotFound):
     """No such namespace, workflow or version."""
 
     code = "definition_not_found"
@@ -69,13 +76,6 @@ class ConcurrentChange(TaskerError):
 
     code = "concurrent_change"
     http_status = 409
-
-
-class NotFound(TaskerError):
-    """No such object, or one in a namespace the caller cannot see."""
-
-    code = "not_found"
-    http_status = 404
 
 
 class PermissionDenied(TaskerError):

@@ -6,6 +6,7 @@ With no environment set, Tasker runs embedded: SQLite and Celery's
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -50,6 +51,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "guardian",
     "auditlog",
     "namespaces",
@@ -137,6 +141,68 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "admin:login"
+
+# --- REST API ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "workflows.api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("TASKER_THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("TASKER_THROTTLE_USER", "1200/min"),
+        # Password logins per client address: slows password guessing.
+        "auth": os.environ.get("TASKER_THROTTLE_AUTH", "30/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Request bodies above this are refused with 413 before any parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TASKER_MAX_BODY_BYTES", 256 * 1024))
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(
+        seconds=int(os.environ.get("TASKER_JWT_ACCESS_SECONDS", 300))
+    ),
+    "REFRESH_TOKEN_LIFETIME": timedelta(
+        seconds=int(os.environ.get("TASKER_JWT_REFRESH_SECONDS", 86400))
+    ),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tasker API",
+    "DESCRIPTION": (
+        "Versioned DAG workflows run by Celery. Every read and write is scoped "
+        "by the caller's namespace roles: an object in a namespace you cannot "
+        "see is a 404. Every 4xx carries one error body."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "workflows.engine.states.TaskStatus",
+        "StepStatusEnum": "workflows.engine.states.StepStatus",
+    },
+}
 
 # --- Celery -----------------------------------------------------------------
 # JSON only; a message is a wake-up carrying a step id, the database row is

@@ -8,6 +8,9 @@ import os
 
 os.environ.setdefault("TASKER_LEASE_GRACE_SECONDS", "1")
 os.environ.setdefault("TASKER_REPUBLISH_AFTER", "2")
+# The suite makes thousands of requests; the throttling test sets its own rates.
+for _scope in ("USER", "ANON", "AUTH"):
+    os.environ.setdefault(f"TASKER_THROTTLE_{_scope}", "100000/min")
 os.environ.setdefault("TASKER_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 
 from tasker_project.settings.base import *  # noqa: F403

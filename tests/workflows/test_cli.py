@@ -249,7 +249,7 @@ def test_start_task_schema_failure_lists_every_field_path(orders):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("nosuchteam", "order"), "namespace 'nosuchteam' does not exist"),
+        (("nosuchteam", "order"), "namespace 'nosuchteam' not found"),
         (("cli", "nosuchflow"), "namespace cli has no workflow 'nosuchflow'"),
         (("cli", "order", "--version", "3.0.0"), "cli.order has no version 3.0.0"),
     ],

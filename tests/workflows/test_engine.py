@@ -26,6 +26,7 @@ from workflows.engine.transitions import step_transition
 from workflows.errors import (
     ContextValidationError,
     DefinitionNotFound,
+    NotFound,
     IdempotencyConflict,
     IllegalTransition,
 )
@@ -82,7 +83,7 @@ class TestStartTask:
     def test_unknown_workflow_names_the_thing_missing(self, synced):
         with pytest.raises(DefinitionNotFound, match="nope"):
             start("testing.nope", {})
-        with pytest.raises(DefinitionNotFound, match="namespace 'ghost'"):
+        with pytest.raises(NotFound, match="namespace 'ghost' not found"):
             start("ghost.chain", {})
 
     def test_same_idempotency_key_and_payload_returns_the_same_task(self, synced):

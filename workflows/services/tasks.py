@@ -38,6 +38,7 @@ from workflows.errors import (
     DefinitionNotFound,
     IdempotencyConflict,
     IllegalTransition,
+    NotFound,
     TaskerError,
 )
 from workflows.models import Step, StepEdge, StepTransition, Task, WorkflowDefinition
@@ -66,7 +67,7 @@ def definition_resolve(
     if definition is None:
         if not Namespace.objects.filter(slug=slug).exists():
             raise DefinitionNotFound(
-                f"namespace {slug!r} does not exist",
+                f"namespace {slug!r} not found",
                 fields={"namespace": [f"unknown namespace {slug!r}"]},
             )
         if not queryset.exists():
@@ -152,18 +153,24 @@ def task_start(
             "parent_step": str(parent_step.pk) if parent_step else None,
         }
     )
+    # A namespace that does not exist and one the caller cannot see answer
+    # alike, so the answer does not reveal which namespaces exist.
+    unknown = NotFound(
+        f"namespace {slug!r} not found",
+        fields={"namespace": [f"Unknown namespace {slug!r}."]},
+    )
     target_namespace = Namespace.objects.filter(slug=slug).first()
     if target_namespace is None:
-        raise DefinitionNotFound(
-            f"namespace {slug!r} does not exist",
-            fields={"namespace": [f"unknown namespace {slug!r}"]},
+        raise unknown
+    try:
+        authorize(
+            actor=actor,
+            namespace=target_namespace,
+            action=Action.START,
+            target=f"namespace {slug!r}",
         )
-    authorize(
-        actor=actor,
-        namespace=target_namespace,
-        action=Action.START,
-        target=f"namespace {slug!r}",
-    )
+    except NotFound:
+        raise unknown from None
     if idempotency_key is not None:
         existing = _existing_for_key(slug, idempotency_key, request_hash)
         if existing is not None:

@@ -1,0 +1,324 @@
+"""API shapes. Serializers validate input and render output; no logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from audit.pii import mask_pii, schema_pii_keys
+from workflows.engine.states import StepStatus, TaskStatus
+from workflows.models import Step, Task, WorkflowDefinition
+
+MAX_TAGS = 20
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field path (dotted, e.g. `context.items.0.sku`) → messages.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx response."""
+
+    error = ErrorDetailSerializer()
+
+
+# --- namespaces and definitions ------------------------------------------------
+
+
+class NamespaceSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+
+
+class WorkflowSummarySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    default_version = serializers.CharField(allow_null=True)
+    versions = serializers.ListField(child=serializers.CharField())
+
+
+class VersionSummarySerializer(serializers.ModelSerializer):
+    namespace = serializers.CharField(source="namespace.slug")
+
+    class Meta:
+        model = WorkflowDefinition
+        fields = [
+            "namespace",
+            "name",
+            "version",
+            "is_default",
+            "deprecated",
+            "created_at",
+        ]
+
+
+class StepTemplateSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    handler = serializers.CharField()
+    description = serializers.CharField()
+    depends_on = serializers.ListField(child=serializers.CharField())
+    retryable = serializers.BooleanField()
+    retry_limit = serializers.IntegerField()
+    timeout_seconds = serializers.IntegerField()
+    backoff = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                "base_seconds": {"type": "number"},
+                "max_seconds": {"type": "number"},
+                "jitter": {"type": "boolean"},
+            },
+        }
+    )
+    def get_backoff(self, template: Any) -> dict[str, Any]:
+        return {
+            "base_seconds": template.backoff_base_seconds,
+            "max_seconds": template.backoff_max_seconds,
+            "jitter": template.backoff_jitter,
+        }
+
+
+class DagEdgeSerializer(serializers.Serializer):
+    parent = serializers.CharField()
+    child = serializers.CharField()
+
+
+class DagSerializer(serializers.Serializer):
+    nodes = serializers.ListField(child=serializers.CharField())
+    edges = DagEdgeSerializer(many=True)
+
+
+class VersionDetailSerializer(VersionSummarySerializer):
+    description = serializers.CharField()
+    context_schema = serializers.JSONField()
+    example_context = serializers.JSONField(allow_null=True)
+    steps = serializers.SerializerMethodField()
+    dag = serializers.SerializerMethodField()
+
+    class Meta(VersionSummarySerializer.Meta):
+        fields = [
+            *VersionSummarySerializer.Meta.fields,
+            "description",
+            "context_schema",
+            "example_context",
+            "steps",
+            "dag",
+        ]
+
+    @extend_schema_field(StepTemplateSerializer(many=True))
+    def get_steps(self, definition: WorkflowDefinition) -> list[dict[str, Any]]:
+        return StepTemplateSerializer(definition.step_templates.all(), many=True).data
+
+    @extend_schema_field(DagSerializer)
+    def get_dag(self, definition: WorkflowDefinition) -> dict[str, Any]:
+        templates = list(definition.step_templates.all())
+        return {
+            "nodes": [t.name for t in templates],
+            "edges": [
+                {"parent": dep, "child": t.name}
+                for t in templates
+                for dep in t.depends_on
+            ],
+        }
+
+
+# --- tasks and steps -----------------------------------------------------------------
+
+
+class TaskCreateSerializer(serializers.Serializer):
+    namespace = serializers.CharField(max_length=63)
+    workflow = serializers.CharField(max_length=100)
+    version = serializers.RegexField(
+        r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$",
+        max_length=32,
+        required=False,
+        allow_null=True,
+        error_messages={"invalid": "Use MAJOR.MINOR.PATCH."},
+    )
+    context = serializers.DictField()
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        max_length=MAX_TAGS,
+        required=False,
+    )
+
+
+class TaskListQuerySerializer(serializers.Serializer):
+    namespace = serializers.CharField(max_length=63, required=False)
+    workflow = serializers.CharField(max_length=100, required=False)
+    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ResolveSerializer(ReasonSerializer):
+    results = serializers.DictField()
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000)
+
+
+class StepErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+    attempt = serializers.IntegerField(allow_null=True)
+
+
+class ApprovalSerializer(serializers.Serializer):
+    request = serializers.JSONField(allow_null=True)
+    decision = serializers.CharField(allow_blank=True)
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    comment = serializers.CharField(allow_blank=True)
+
+
+class TransitionSerializer(serializers.Serializer):
+    step = serializers.CharField(allow_null=True)
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    at = serializers.DateTimeField()
+    actor = serializers.CharField()
+    reason = serializers.CharField()
+    attempt = serializers.IntegerField(allow_null=True)
+
+
+def _masker(context: dict[str, Any], namespace_id: Any) -> Any:
+    """Return a function masking personal data unless the caller may see it.
+
+    ``context["pii_namespace_ids"]`` holds the namespaces where the caller
+    holds ``pii_viewer`` (or all of them, for a superuser).
+    """
+    if namespace_id in context.get("pii_namespace_ids", ()):
+        return lambda value, keys=(): value
+    return lambda value, keys=(): mask_pii(value, set(keys))
+
+
+def _step_namespace_id(step: Step, context: dict[str, Any]) -> Any:
+    return context.get("namespace_id") or step.task.namespace_id
+
+
+class StepSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    task_id = serializers.UUIDField()
+    name = serializers.CharField()
+    kind = serializers.CharField(source="template.kind")
+    status = serializers.ChoiceField(choices=StepStatus.choices)
+    attempts = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    depends_on = serializers.ListField(
+        child=serializers.CharField(), source="template.depends_on"
+    )
+    results = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    approval = serializers.SerializerMethodField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(
+        {"type": "object", "nullable": True, "additionalProperties": True}
+    )
+    def get_results(self, step: Step) -> Any:
+        return _masker(self.context, _step_namespace_id(step, self.context))(
+            step.results
+        )
+
+    @extend_schema_field(StepErrorSerializer(allow_null=True))
+    def get_error(self, step: Step) -> dict[str, Any] | None:
+        if not step.error:
+            return None
+        return {k: step.error.get(k) for k in ("code", "message", "attempt")}
+
+    @extend_schema_field(ApprovalSerializer(allow_null=True))
+    def get_approval(self, step: Step) -> dict[str, Any] | None:
+        if step.template.kind != "approval":
+            return None
+        return {
+            "request": _masker(self.context, _step_namespace_id(step, self.context))(
+                step.approval_request
+            ),
+            "decision": step.decision,
+            "decided_by": step.decided_by.get_username() if step.decided_by else None,
+            "decided_at": step.decided_at,
+            "comment": step.decision_comment,
+        }
+
+
+class TaskSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    namespace = serializers.CharField(source="namespace.slug")
+    workflow = serializers.CharField(source="definition.name")
+    version = serializers.CharField(source="definition.version")
+    status = serializers.ChoiceField(choices=TaskStatus.choices)
+    context = serializers.SerializerMethodField()
+    correlation_id = serializers.CharField()
+    idempotency_key = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    initiator = serializers.CharField(source="initiator_label")
+    source_system = serializers.CharField()
+    parent_step_id = serializers.UUIDField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    steps = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "additionalProperties": True})
+    def get_context(self, task: Task) -> Any:
+        keys = schema_pii_keys(task.definition.context_schema)
+        return _masker(self.context, task.namespace_id)(task.context, keys)
+
+    @extend_schema_field(StepSerializer(many=True))
+    def get_steps(self, task: Task) -> list[dict[str, Any]]:
+        steps = sorted(task.steps.all(), key=lambda s: s.template.position)
+        return StepSerializer(
+            steps,
+            many=True,
+            context={**self.context, "namespace_id": task.namespace_id},
+        ).data
+
+
+class TaskDetailSerializer(TaskSerializer):
+    transitions = serializers.SerializerMethodField()
+
+    @extend_schema_field(TransitionSerializer(many=True))
+    def get_transitions(self, task: Task) -> list[dict[str, Any]]:
+        return self.context.get("transitions", [])
+
+
+class ApprovalItemSerializer(StepSerializer):
+    namespace = serializers.CharField(source="task.namespace.slug")
+    workflow = serializers.CharField(source="task.definition.name")
+    version = serializers.CharField(source="task.definition.version")
+    initiator = serializers.CharField(source="task.initiator_label")
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TaskPageSerializer(serializers.Serializer):
+    """One page of tasks; follow ``next`` until it is null."""
+
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TaskSerializer(many=True)

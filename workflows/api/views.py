@@ -1,0 +1,405 @@
+"""API views: parse, authorise (in selectors and services), call one, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import (
+    TokenBlacklistView,
+    TokenObtainPairView,
+    TokenRefreshView,
+)
+
+from namespaces.permissions import namespaces_for, user_roles
+from namespaces.roles import Action
+from workflows import selectors, services
+from workflows.actors import Actor
+from workflows.api import serializers as s
+from workflows.errors import NotFound, TaskerError
+from workflows.models import Step, StepTransition, Task, TaskTransition
+
+ERRORS = {
+    code: OpenApiResponse(s.ErrorSerializer, description=text)
+    for code, text in {
+        400: "Invalid input; `fields` lists every problem by path.",
+        401: "Not authenticated.",
+        403: "Visible, but your roles do not allow this.",
+        404: "No such object, or one in a namespace you cannot see.",
+        409: "Conflict: illegal state change or idempotency key reuse.",
+        413: "Request body too large.",
+        429: "Throttled.",
+    }.items()
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """Return the documented error responses for ``codes`` (plus 401 and 429)."""
+    return {code: ERRORS[code] for code in sorted({401, 429, *codes})}
+
+
+def actor_of(request: Request) -> Actor:
+    """Return the acting user of an authenticated request."""
+    return Actor.of(request.user)
+
+
+def serializer_context(request: Request) -> dict[str, Any]:
+    """Return the serializer context: the namespaces whose PII the caller sees."""
+    return {
+        "request": request,
+        "pii_namespace_ids": set(
+            namespaces_for(request.user, Action.VIEW_PII).values_list("pk", flat=True)
+        ),
+    }
+
+
+def validated(serializer_class: type, data: Any) -> dict[str, Any]:
+    """Validate ``data`` or raise the 400 listing every field."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- namespaces and definitions -------------------------------------------------
+
+
+def _namespace_body(namespace, user) -> dict[str, Any]:
+    return {
+        "slug": namespace.slug,
+        "name": namespace.name,
+        "description": namespace.description,
+        "roles": sorted(user_roles(user, namespace)),
+    }
+
+
+class NamespaceListView(APIView):
+    @extend_schema(responses={200: s.NamespaceSerializer(many=True), **errors()})
+    def get(self, request: Request) -> Response:
+        """List the namespaces you hold a role in, with your roles."""
+        namespaces = selectors.namespace_list(user=request.user)
+        return Response([_namespace_body(ns, request.user) for ns in namespaces])
+
+
+class NamespaceDetailView(APIView):
+    @extend_schema(responses={200: s.NamespaceSerializer, **errors(404)})
+    def get(self, request: Request, slug: str) -> Response:
+        """Show one namespace and your roles in it."""
+        namespace = selectors.namespace_get(user=request.user, slug=slug)
+        return Response(_namespace_body(namespace, request.user))
+
+
+class WorkflowListView(APIView):
+    @extend_schema(
+        responses={200: s.WorkflowSummarySerializer(many=True), **errors(404)}
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        """List a namespace's workflows with their versions and default."""
+        selectors.namespace_get(user=request.user, slug=slug)
+        workflows: dict[str, dict[str, Any]] = {}
+        for definition in selectors.definition_list(user=request.user, namespace=slug):
+            entry = workflows.setdefault(
+                definition.name,
+                {
+                    "name": definition.name,
+                    "description": definition.description,
+                    "default_version": None,
+                    "versions": [],
+                },
+            )
+            entry["versions"].append(definition.version)
+            if definition.is_default:
+                entry["default_version"] = definition.version
+                entry["description"] = definition.description
+        return Response(list(workflows.values()))
+
+
+class VersionListView(APIView):
+    @extend_schema(
+        responses={200: s.VersionSummarySerializer(many=True), **errors(404)}
+    )
+    def get(self, request: Request, slug: str, name: str) -> Response:
+        """List the versions of one workflow, newest first."""
+        definitions = selectors.definition_list(
+            user=request.user, namespace=slug, name=name
+        )
+        if not definitions:
+            raise NotFound(f"workflow {slug}.{name} not found")
+        return Response(s.VersionSummarySerializer(definitions, many=True).data)
+
+
+class VersionDetailView(APIView):
+    @extend_schema(responses={200: s.VersionDetailSerializer, **errors(404)})
+    def get(self, request: Request, slug: str, name: str, version: str) -> Response:
+        """Show one version: steps, the DAG and the context JSON Schema."""
+        definition = (
+            selectors.definition_list(user=request.user, namespace=slug, name=name)
+            .filter(version=version)
+            .prefetch_related("step_templates")
+            .first()
+        )
+        if definition is None:
+            raise NotFound(f"workflow {slug}.{name}@{version} not found")
+        return Response(s.VersionDetailSerializer(definition).data)
+
+
+# --- tasks --------------------------------------------------------------------------
+
+
+class TaskCursorPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _with_steps(queryset):
+    return queryset.prefetch_related(
+        Prefetch(
+            "steps", queryset=Step.objects.select_related("template", "decided_by")
+        )
+    )
+
+
+def _transitions(task: Task) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "step": None,
+            "from_status": t.from_status,
+            "to_status": t.to_status,
+            "at": t.created_at,
+            "actor": t.actor_label,
+            "reason": t.reason,
+            "attempt": None,
+        }
+        for t in TaskTransition.objects.filter(task=task)
+    ]
+    rows += [
+        {
+            "step": t.step.name,
+            "from_status": t.from_status,
+            "to_status": t.to_status,
+            "at": t.created_at,
+            "actor": t.actor_label,
+            "reason": t.reason,
+            "attempt": t.attempt,
+        }
+        for t in StepTransition.objects.filter(step__task=task).select_related("step")
+    ]
+    return sorted(rows, key=lambda row: row["at"])
+
+
+def task_detail_response(request: Request, task_id: Any, code: int = 200) -> Response:
+    """Return the full task body as the caller may see it."""
+    task = selectors.task_get(user=request.user, task_id=task_id)
+    context = {**serializer_context(request), "transitions": _transitions(task)}
+    return Response(s.TaskDetailSerializer(task, context=context).data, status=code)
+
+
+class TaskListView(APIView):
+    pagination_class = TaskCursorPagination
+
+    @extend_schema(
+        parameters=[
+            s.TaskListQuerySerializer,
+            OpenApiParameter("cursor", str, description="Opaque page cursor."),
+            OpenApiParameter("page_size", int, description="1 to 200 (default 50)."),
+        ],
+        responses={200: s.TaskPageSerializer, **errors(400)},
+        operation_id="tasks_list",
+    )
+    def get(self, request: Request) -> Response:
+        """List the tasks you can see, newest first, filtered."""
+        filters = validated(s.TaskListQuerySerializer, request.query_params)
+        queryset = _with_steps(selectors.task_list(user=request.user, **filters))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = s.TaskSerializer(
+            page, many=True, context=serializer_context(request)
+        ).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        request=s.TaskCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Same key and payload: 200 with the same task. "
+                "Same key, other payload: 409.",
+            )
+        ],
+        responses={
+            201: s.TaskDetailSerializer,
+            200: s.TaskDetailSerializer,
+            **errors(400, 403, 404, 409, 413),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Start a task of a workflow version (the default unless `version`)."""
+        data = validated(s.TaskCreateSerializer, request.data)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= 200):
+            raise TaskerError(
+                "Idempotency-Key must be 1 to 200 characters",
+                code="invalid",
+                fields={"Idempotency-Key": ["Must be 1 to 200 characters."]},
+            )
+        task = services.task_start(
+            namespace=data["namespace"],
+            workflow=data["workflow"],
+            version=data.get("version"),
+            context=data["context"],
+            actor=actor_of(request),
+            idempotency_key=key,
+            reason=data.get("reason", ""),
+            tags=data.get("tags", []),
+            source_system="api",
+        )
+        created = getattr(task, "was_created", True)
+        return task_detail_response(
+            request, task.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class TaskDetailView(APIView):
+    @extend_schema(responses={200: s.TaskDetailSerializer, **errors(404)})
+    def get(self, request: Request, task_id: str) -> Response:
+        """Show a task: context (PII masked unless pii_viewer), steps, history."""
+        return task_detail_response(request, task_id)
+
+
+class TaskCancelView(APIView):
+    @extend_schema(
+        request=s.ReasonSerializer,
+        responses={200: s.TaskDetailSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: str) -> Response:
+        """Cancel a task and its unfinished steps (operator)."""
+        data = validated(s.ReasonSerializer, request.data)
+        task = selectors.task_get(user=request.user, task_id=task_id)
+        services.task_cancel(
+            task=task, actor=actor_of(request), reason=data.get("reason", "")
+        )
+        return task_detail_response(request, task_id)
+
+
+# --- steps ---------------------------------------------------------------------------
+
+
+def step_response(request: Request, step: Step) -> Response:
+    step = selectors.step_get(user=request.user, step_id=step.pk)
+    return Response(s.StepSerializer(step, context=serializer_context(request)).data)
+
+
+class StepDetailView(APIView):
+    @extend_schema(responses={200: s.StepSerializer, **errors(404)})
+    def get(self, request: Request, task_id: str, step_id: str) -> Response:
+        """Show one step of a task."""
+        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
+        return step_response(request, step)
+
+
+class StepRetryView(APIView):
+    @extend_schema(
+        request=s.ReasonSerializer,
+        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: str, step_id: str) -> Response:
+        """Retry a failed step with a fresh budget of attempts (operator)."""
+        data = validated(s.ReasonSerializer, request.data)
+        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
+        services.step_retry(
+            step=step, actor=actor_of(request), reason=data.get("reason", "")
+        )
+        return step_response(request, step)
+
+
+class StepResolveView(APIView):
+    @extend_schema(
+        request=s.ResolveSerializer,
+        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: str, step_id: str) -> Response:
+        """Resolve a pending or failed step with supplied results (operator)."""
+        data = validated(s.ResolveSerializer, request.data)
+        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
+        services.step_resolve(
+            step=step,
+            actor=actor_of(request),
+            results=data["results"],
+            reason=data.get("reason", ""),
+        )
+        return step_response(request, step)
+
+
+class StepApproveView(APIView):
+    @extend_schema(
+        request=s.DecisionSerializer,
+        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: str, step_id: str) -> Response:
+        """Approve a step waiting for approval (approver, not the initiator)."""
+        data = validated(s.DecisionSerializer, request.data)
+        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
+        services.step_approve(
+            step=step, actor=actor_of(request), comment=data["comment"]
+        )
+        return step_response(request, step)
+
+
+class StepRejectView(APIView):
+    @extend_schema(
+        request=s.DecisionSerializer,
+        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, task_id: str, step_id: str) -> Response:
+        """Reject a step waiting for approval; the task fails (approver)."""
+        data = validated(s.DecisionSerializer, request.data)
+        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
+        services.step_reject(
+            step=step, actor=actor_of(request), comment=data["comment"]
+        )
+        return step_response(request, step)
+
+
+class ApprovalListView(APIView):
+    @extend_schema(responses={200: s.ApprovalItemSerializer(many=True), **errors()})
+    def get(self, request: Request) -> Response:
+        """List steps waiting for a decision you may make."""
+        steps = selectors.approvals_for(user=request.user).select_related(
+            "template", "decided_by"
+        )
+        return Response(
+            s.ApprovalItemSerializer(
+                steps, many=True, context=serializer_context(request)
+            ).data
+        )
+
+
+# --- authentication --------------------------------------------------------------
+
+
+@extend_schema(responses={200: s.TokenPairSerializer, **errors(400)}, auth=[])
+class TokenObtainView(TokenObtainPairView):
+    """Exchange a username and password for an access and a refresh token."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+
+@extend_schema(auth=[], responses={200: s.TokenPairSerializer, **errors(400)})
+class TokenRefreshRotateView(TokenRefreshView):
+    """Exchange a refresh token for a new pair; the old refresh token is revoked."""
+
+
+@extend_schema(auth=[], responses={200: None, **errors(400)})
+class TokenRevokeView(TokenBlacklistView):
+    """Revoke a refresh token (log out)."""
