@@ -13,8 +13,8 @@ for _scope in ("USER", "ANON", "AUTH"):
     os.environ.setdefault(f"TASKER_THROTTLE_{_scope}", "100000/min")
 os.environ.setdefault("TASKER_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 
-from tasker_project.settings.base import *  # noqa: F403
-from tasker_project.settings.base import DATABASES, VAR_DIR
+from tasker_project.settings.base import *  # noqa: E402, F403
+from tasker_project.settings.base import DATABASES, VAR_DIR  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

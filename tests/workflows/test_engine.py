@@ -26,9 +26,9 @@ from workflows.engine.transitions import step_transition
 from workflows.errors import (
     ContextValidationError,
     DefinitionNotFound,
-    NotFound,
     IdempotencyConflict,
     IllegalTransition,
+    NotFound,
 )
 from workflows.models import Step, StepTransition, Task
 from workflows.services import step_resolve, step_retry, task_cancel
