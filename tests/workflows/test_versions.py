@@ -84,7 +84,9 @@ def test_deprecated_version_refuses_new_starts_naming_the_default(tmp_path):
     running = start("versioned.flow", {"start": 1}, version="1.0.0")
 
     _sync(_write(tmp_path, "1.0.0", ["a"], deprecated=True), v2)
-    with pytest.raises(DefinitionDeprecated, match=r"default version 1\.1\.0") as caught:
+    with pytest.raises(
+        DefinitionDeprecated, match=r"default version 1\.1\.0"
+    ) as caught:
         start("versioned.flow", {"start": 1}, version="1.0.0")
     assert "version" in caught.value.fields
     # The task already running on the deprecated version finishes on it.
