@@ -1,4 +1,9 @@
-"""Admin for the business audit trail: read-only, like the rows themselves."""
+"""Admin for the business audit trail: read-only, like the rows themselves.
+
+Staff who are not superusers see the events of the namespaces where they
+hold a role (:func:`workflows.selectors.audit_list`); events outside any
+namespace are for superusers only.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +18,20 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from audit.models import AuditEvent
-from workflows.admin.common import pretty_json
+from namespaces.roles import Action
+from workflows.admin.common import NamespaceFilter, may, namespace_ids, pretty_json
+from workflows.selectors import audit_list
 
 # object_type → admin URL name of that object's page (object_id is its pk).
 OBJECT_PAGES = {
     "task": "admin:workflows_task_change",
     "step": "admin:workflows_step_change",
 }
-# object_type → changelist whose ``uuid`` filter finds the object (object_id is
-# its public uuid, not its pk).
-OBJECT_LISTS_BY_UUID = {
-    "workflow_definition": "admin:workflows_workflowdefinition_changelist",
-    "namespace": "admin:namespaces_namespace_changelist",
+# object_type → (changelist, field) whose filter finds the object by object_id.
+OBJECT_LISTS = {
+    "workflow_definition": ("admin:workflows_workflowdefinition_changelist", "uuid"),
+    "namespace": ("admin:namespaces_namespace_changelist", "slug"),
+    "grant": ("admin:namespaces_namespacegrant_changelist", "id"),
 }
 
 
@@ -40,7 +47,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "object_link",
         "reason",
     )
-    list_filter = ("action", "namespace", "object_type")
+    list_filter = ("action", ("namespace", NamespaceFilter), "object_type")
     list_select_related = ("namespace",)
     search_fields = ("=object_id", "actor_label", "action", "reason")
     date_hierarchy = "created_at"
@@ -64,8 +71,29 @@ class AuditEventAdmin(admin.ModelAdmin):
     def scope_queryset(
         self, request: HttpRequest, queryset: QuerySet[AuditEvent]
     ) -> QuerySet[AuditEvent]:
-        """Return the events ``request.user`` may see (all, until team roles)."""
-        return queryset
+        """Return the events ``request.user`` may see."""
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=audit_list(user=request.user).values("pk"))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser:
+            return super().has_module_permission(request)
+        return bool(namespace_ids(request, Action.VIEW))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        if obj is None:
+            return bool(namespace_ids(request, Action.VIEW))
+        return may(request, obj.namespace_id, Action.VIEW)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)
+        if request.user.is_superuser:
+            return fields
+        # The actor's user page is for superusers; others read actor_label.
+        return [f for f in fields if f != "actor"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -82,9 +110,9 @@ class AuditEventAdmin(admin.ModelAdmin):
         try:
             if obj.object_type in OBJECT_PAGES:
                 url = reverse(OBJECT_PAGES[obj.object_type], args=[obj.object_id])
-            elif obj.object_type in OBJECT_LISTS_BY_UUID:
-                changelist = reverse(OBJECT_LISTS_BY_UUID[obj.object_type])
-                url = f"{changelist}?{urlencode({'uuid': obj.object_id})}"
+            elif obj.object_type in OBJECT_LISTS:
+                changelist, field = OBJECT_LISTS[obj.object_type]
+                url = f"{reverse(changelist)}?{urlencode({field: obj.object_id})}"
             else:
                 return label
         except NoReverseMatch:

@@ -1,23 +1,76 @@
-"""Admin for namespaces (teams)."""
+"""Admin for namespaces (teams), their members and their cross-team grants.
+
+Staff who are not superusers see the namespaces where they hold a role.
+A namespace's maintainers add and remove its members on its page and
+create and revoke the grants that let other teams start its workflows;
+every change goes through :mod:`namespaces.services`, which checks the
+role again and audits both the change and a refusal. Only superusers
+create namespaces.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
-from namespaces.models import Namespace
+from namespaces.models import Namespace, NamespaceGrant, TeamRole
+from namespaces.permissions import namespaces_for
+from namespaces.roles import Action, Role
+from namespaces.services import (
+    grant_create,
+    grant_revoke,
+    membership_grant,
+    membership_revoke,
+    namespace_create,
+)
+from workflows.actors import Actor
+from workflows.admin.common import may, namespace_ids
+from workflows.errors import TaskerError
+
+
+class MemberForm(forms.Form):
+    """Add one user to one role of the namespace."""
+
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class RoleScopedAdmin(admin.ModelAdmin):
+    """Module and view permission from team roles, for staff without model perms."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser:
+            return super().has_module_permission(request)
+        return bool(namespace_ids(request, Action.VIEW))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        if obj is None:
+            return bool(namespace_ids(request, Action.VIEW))
+        return self.visible(request, obj)
+
+    def visible(self, request: HttpRequest, obj: Any) -> bool:
+        """Return whether the user may see ``obj``."""
+        raise NotImplementedError
 
 
 @admin.register(Namespace)
-class NamespaceAdmin(admin.ModelAdmin):
-    """Teams: created and renamed here; the slug is fixed once workflows use it."""
+class NamespaceAdmin(RoleScopedAdmin):
+    """Teams: superusers create and rename them; maintainers manage members."""
 
+    change_form_template = "admin/namespaces/namespace/change_form.html"
     list_display = ("slug", "name", "definition_count", "task_count", "created_at")
     search_fields = ("slug", "name", "description")
     date_hierarchy = "created_at"
@@ -38,14 +91,131 @@ class NamespaceAdmin(admin.ModelAdmin):
     def scope_queryset(
         self, request: HttpRequest, queryset: QuerySet[Namespace]
     ) -> QuerySet[Namespace]:
-        """Return the namespaces ``request.user`` may see (all, until team roles)."""
-        return queryset
+        """Return the namespaces ``request.user`` holds a role in."""
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(pk__in=namespaces_for(request.user, Action.VIEW))
+
+    def visible(self, request: HttpRequest, obj: Namespace) -> bool:
+        return may(request, obj, Action.VIEW)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
         # Tasks, definitions and audit rows refer to a namespace by slug.
         return (
             (*self.readonly_fields, "slug") if obj is not None else self.readonly_fields
         )
+
+    def save_model(
+        self, request: HttpRequest, obj: Namespace, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A new namespace gets its role groups and an audit record.
+        created = namespace_create(
+            slug=obj.slug,
+            name=obj.name,
+            description=obj.description,
+            actor=Actor.of(request.user),
+        )
+        obj.pk, obj.uuid = created.pk, created.uuid
+        obj.created_at, obj.updated_at = created.created_at, created.updated_at
+        obj._state.adding = False
+
+    def get_urls(self) -> list:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/members/",
+                self.admin_site.admin_view(self.members_view),
+                name="{}_{}_members".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        namespace = self.get_object(request, unquote(object_id))
+        extra: dict[str, Any] = {}
+        if namespace is not None:
+            extra = {
+                "team": team_of(namespace),
+                "can_manage_members": may(request, namespace, Action.MANAGE_MEMBERS),
+                "member_form": MemberForm(),
+            }
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **extra}
+        )
+
+    def members_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Add (``username``, ``role``) or remove (``user``, ``role``); POST only."""
+        return require_POST(self._members_view)(request, object_id)
+
+    def _members_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # No role check here: the services check it and audit a refusal.
+        namespace = self.get_object(request, unquote(object_id))
+        if namespace is None:
+            raise Http404(f"no namespace {object_id!r}")
+        page = HttpResponseRedirect(
+            reverse("admin:namespaces_namespace_change", args=[quote(namespace.pk)])
+        )
+        actor = Actor.of(request.user)
+        users = get_user_model().objects.filter(is_active=True)
+        if request.POST.get("op") == "remove":
+            user = users.filter(pk=request.POST.get("user") or None).first()
+            role = request.POST.get("role", "")
+            if user is None:
+                self.message_user(request, "No such user.", messages.ERROR)
+                return page
+            verb, failed = "removed from", "Member not removed"
+            call = membership_revoke
+        else:
+            form = MemberForm(request.POST)
+            if not form.is_valid():
+                self.message_user(
+                    request,
+                    "Member not added: "
+                    + "; ".join(
+                        f"{field}: {' '.join(errors)}"
+                        for field, errors in form.errors.items()
+                    ),
+                    messages.ERROR,
+                )
+                return page
+            username, role = form.cleaned_data["username"], form.cleaned_data["role"]
+            user = users.filter(username=username).first()
+            if user is None:
+                self.message_user(
+                    request, f"No active user {username!r}.", messages.ERROR
+                )
+                return page
+            verb, failed = "added to", "Member not added"
+            call = membership_grant
+        try:
+            call(namespace=namespace, user=user, role=role, actor=actor)
+        except TaskerError as exc:
+            self.message_user(request, f"{failed}: {exc.message}", messages.ERROR)
+            return page
+        self.message_user(
+            request,
+            f"{user.get_username()} {verb} the {role} role of {namespace}.",
+            messages.SUCCESS,
+        )
+        return page
 
     @admin.display(description="workflow versions", ordering="definition_total")
     def definition_count(self, obj: Namespace) -> SafeString:
@@ -64,3 +234,142 @@ class NamespaceAdmin(admin.ModelAdmin):
             obj.pk,
             obj.task_total,
         )
+
+
+def team_of(namespace: Namespace) -> list[dict[str, Any]]:
+    """Return each role of ``namespace`` with its members, in role order."""
+    groups = {
+        team_role.role: team_role.group
+        for team_role in TeamRole.objects.filter(namespace=namespace).select_related(
+            "group"
+        )
+    }
+    team = []
+    for role, label in Role.choices:
+        group = groups.get(role)
+        members = list(group.user_set.order_by("username")) if group else []
+        team.append({"role": role, "label": label, "members": members})
+    return team
+
+
+class GrantForm(forms.ModelForm):
+    """Create a grant; its target is limited to namespaces the user maintains."""
+
+    class Meta:
+        model = NamespaceGrant
+        fields = ("source", "target", "workflow", "reason")
+        help_texts = {
+            "source": "The team whose workflows may start the target's workflow.",
+            "target": "Your team, which owns the workflow.",
+            "workflow": "The name of the target's workflow (e.g. process_refund).",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        source, target = cleaned.get("source"), cleaned.get("target")
+        if source is not None and source == target:
+            self.add_error(
+                "source", "A namespace needs no grant to run its own workflows."
+            )
+        return cleaned
+
+
+@admin.register(NamespaceGrant)
+class NamespaceGrantAdmin(RoleScopedAdmin):
+    """Cross-team grants: created and revoked by the target team's maintainers.
+
+    A grant is never edited: revoke it and create another. Members of either
+    team see it.
+    """
+
+    form = GrantForm
+    list_display = (
+        "target",
+        "workflow",
+        "source",
+        "reason",
+        "created_by_label",
+        "created_at",
+    )
+    list_select_related = ("source", "target", "created_by")
+    search_fields = ("workflow", "source__slug", "target__slug", "reason")
+    readonly_fields = ("created_by_label", "created_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[NamespaceGrant]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        visible = namespaces_for(request.user, Action.VIEW)
+        return queryset.filter(Q(source__in=visible) | Q(target__in=visible))
+
+    def visible(self, request: HttpRequest, obj: NamespaceGrant) -> bool:
+        return may(request, obj.source_id, Action.VIEW) or may(
+            request, obj.target_id, Action.VIEW
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or bool(
+            namespace_ids(request, Action.MANAGE_GRANTS)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return self.has_add_permission(request)
+        return may(request, obj.target_id, Action.MANAGE_GRANTS)
+
+    def formfield_for_foreignkey(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if db_field.name == "target":
+            kwargs["queryset"] = namespaces_for(request.user, Action.MANAGE_GRANTS)
+        elif db_field.name == "source":
+            # The source team is usually one the maintainer is not a member of.
+            kwargs["queryset"] = Namespace.objects.all()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(
+        self, request: HttpRequest, obj: NamespaceGrant, form: Any, change: bool
+    ) -> None:
+        try:
+            grant = grant_create(
+                source=obj.source,
+                target=obj.target,
+                workflow=obj.workflow,
+                reason=obj.reason,
+                actor=Actor.of(request.user),
+            )
+        except TaskerError as exc:
+            # The form offers only targets the user maintains: only a role
+            # revoked meanwhile gets here.
+            raise PermissionDenied(exc.message) from exc
+        obj.pk, obj.created_by, obj.created_at = (
+            grant.pk,
+            grant.created_by,
+            grant.created_at,
+        )
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: NamespaceGrant) -> None:
+        self._revoke(request, obj)
+
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[NamespaceGrant]
+    ) -> None:
+        for grant in queryset.select_related("source", "target"):
+            self._revoke(request, grant)
+
+    @admin.display(description="created by")
+    def created_by_label(self, obj: NamespaceGrant) -> str:
+        # A name, not a link: staff who are not superusers cannot open users.
+        return obj.created_by.get_username() if obj.created_by else "-"
+
+    def _revoke(self, request: HttpRequest, grant: NamespaceGrant) -> None:
+        try:
+            grant_revoke(
+                grant=grant, actor=Actor.of(request.user), reason="revoked in admin"
+            )
+        except TaskerError as exc:
+            raise PermissionDenied(exc.message) from exc

@@ -7,7 +7,6 @@ leaves, not who ran the handler.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -199,67 +198,87 @@ class TestReadOnly:
 
 
 class TestStartTask:
+    """The start form is generated from the definition's context schema.
+
+    Its context fields carry the ``context-`` prefix; reason and idempotency
+    key are separate fields.
+    """
+
     def start_url(self, name: str = "chain") -> str:
         definition = WorkflowDefinition.objects.get(
             namespace__slug="testing", name=name
         )
         return admin_url(definition, "start", definition.pk)
 
-    def test_form_is_prefilled_with_the_example_context(self, admin_client, synced):
-        definition = WorkflowDefinition.objects.get(
-            namespace__slug="testing", name="chain"
-        )
+    def test_form_has_a_field_per_property_prefilled_from_the_example(
+        self, admin_client, synced
+    ):
         response = admin_client.get(self.start_url())
         assert response.status_code == 200
-        initial = response.context["form"].initial["context"]
-        assert json.loads(initial) == definition.example_context
-        textarea = response.content.decode().split('name="context"')[1]
-        assert "&quot;start&quot;: 1" in textarea.split("</textarea>")[0]
+        form = response.context["form"]
+        assert list(form.fields) == ["start", "fail", "marker_dir", "sleep"]
+        assert form["start"].value() == 1
+        assert 'name="context-start"' in response.content.decode()
 
     def test_valid_input_starts_a_task_and_shows_its_page(self, admin_client, synced):
         response = admin_client.post(
             self.start_url(),
-            {"context": '{"start": 5}', "reason": "smoke test", "idempotency_key": ""},
+            {"context-start": "5", "reason": "smoke test", "idempotency_key": ""},
         )
         task = Task.objects.get()
         assert response.status_code == 302
         assert response.url == admin_url(Task, "change", task.pk)
-        assert task.context == {"start": 5}
+        assert task.context == {"start": 5}  # empty optional fields are left out
         assert task.reason == "smoke test"
         assert task.initiator.username == "admin"
         assert task.idempotency_key is None
         assert ("success", f"Started task {task.pk}.") in messages_of(response)
 
-    def test_context_violating_the_schema_shows_the_field_error(
+    def test_a_value_of_the_wrong_type_is_an_error_on_its_field(
         self, admin_client, synced
     ):
-        """The schema's complaint about context.start lands on the context field."""
-        response = admin_client.post(self.start_url(), {"context": '{"start": "one"}'})
+        response = admin_client.post(self.start_url(), {"context-start": "one"})
+        assert response.status_code == 200
+        assert response.context["form"].errors["start"]
+        assert Task.objects.count() == 0
+
+    def test_schema_errors_inside_a_json_field_are_shown_on_that_field(
+        self, admin_client, synced
+    ):
+        """The service's ``context.items.0.sku`` error lands on the items field."""
+        response = admin_client.post(
+            self.start_url("strict"),
+            {
+                "context-customer_email": "ada@example.com",
+                "context-items": '[{"sku": "nope", "quantity": 1}]',
+            },
+        )
         assert response.status_code == 200
         errors = response.context["form"].errors
-        assert any(e.startswith("start: ") for e in errors["context"])
+        assert any(e.startswith("0.sku: ") for e in errors["items"])
         assert Task.objects.count() == 0
 
-    def test_missing_required_property_is_shown_by_path(self, admin_client, synced):
-        response = admin_client.post(self.start_url("strict"), {"context": "{}"})
+    def test_missing_required_property_is_an_error_on_its_field(
+        self, admin_client, synced
+    ):
+        response = admin_client.post(self.start_url("strict"), {})
         assert response.status_code == 200
-        assert (
-            "customer_email: This field is required."
-            in response.context["form"].errors["context"]
-        )
+        errors = response.context["form"].errors
+        assert errors["customer_email"] == ["This field is required."]
+        assert errors["items"] == ["This field is required."]
         assert Task.objects.count() == 0
 
-    @pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
-    def test_context_that_is_not_a_json_object_is_a_form_error(
+    @pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+    def test_a_json_field_that_is_not_the_right_json_is_a_form_error(
         self, admin_client, synced, text
     ):
-        response = admin_client.post(self.start_url(), {"context": text})
+        response = admin_client.post(self.start_url(), {"context-fail": text})
         assert response.status_code == 200
-        assert response.context["form"].errors["context"]
+        assert response.context["form"].errors["fail"]
         assert Task.objects.count() == 0
 
     def test_same_idempotency_key_returns_the_first_task(self, admin_client, synced):
-        data = {"context": '{"start": 2}', "idempotency_key": "admin-key-1"}
+        data = {"context-start": "2", "idempotency_key": "admin-key-1"}
         first = admin_client.post(self.start_url(), data)
         again = admin_client.post(self.start_url(), data)
         task = Task.objects.get()
@@ -271,7 +290,7 @@ class TestStartTask:
         )
         page = admin_client.get(self.start_url())
         assert "deprecated" in page.content.decode()
-        response = admin_client.post(self.start_url(), {"context": '{"start": 1}'})
+        response = admin_client.post(self.start_url(), {"context-start": "1"})
         assert response.status_code == 200
         assert "deprecated" in " ".join(response.context["form"].non_field_errors())
         assert Task.objects.count() == 0

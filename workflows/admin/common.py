@@ -12,6 +12,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from namespaces.models import Namespace
+from namespaces.permissions import namespaces_for
+from namespaces.roles import Action
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.errors import TaskerError
 
@@ -64,6 +67,23 @@ def admin_link(obj: Model | None, label: Any = None) -> SafeString | str:
     return format_html('<a href="{}">{}</a>', url, obj if label is None else label)
 
 
+def visible_link(
+    request: HttpRequest, obj: Model | None, namespace: Namespace | None, label: Any
+) -> SafeString | str:
+    """Link ``obj`` when the user can see its namespace, else name it without a link.
+
+    Cross-team links (a payments child task of a customer_success step)
+    must not lead a user to a page that does not exist for them.
+    """
+    if obj is None:
+        return "-"
+    if may(request, namespace, Action.VIEW):
+        return admin_link(obj, label)
+    return format_html(
+        '{} <span class="help">(team {}; not visible to you)</span>', label, namespace
+    )
+
+
 def report_tasker_error(
     model_admin: admin.ModelAdmin, request: HttpRequest, subject: str, exc: TaskerError
 ) -> None:
@@ -71,19 +91,75 @@ def report_tasker_error(
     model_admin.message_user(request, f"{subject}: {exc.message}", messages.ERROR)
 
 
-class ScopedAdminMixin:
-    """Route every admin queryset through one hook, so team scoping lands once.
+def namespace_ids(request: HttpRequest, action: str = Action.VIEW) -> set[int]:
+    """Return the ids of the namespaces where the user may ``action``.
 
-    Staff and superusers see everything for now; the namespace-role issue
-    replaces :meth:`scope_queryset` with a call to the permission selectors.
+    Cached on the request: a changelist asks once per row, and roles do not
+    change within one request.
     """
+    cache: dict[str, set[int]] = request.__dict__.setdefault("_tasker_ns_ids", {})
+    if action not in cache:
+        cache[action] = set(
+            namespaces_for(request.user, action).values_list("pk", flat=True)
+        )
+    return cache[action]
+
+
+def may(request: HttpRequest, namespace: Namespace | int | None, action: str) -> bool:
+    """Return whether the user may ``action`` in ``namespace`` (object or id)."""
+    if namespace is None:
+        return False
+    if request.user.is_superuser:
+        return request.user.is_active
+    pk = namespace if isinstance(namespace, int) else namespace.pk
+    return pk in namespace_ids(request, action)
+
+
+def namespace_of(obj: Any, path: str) -> Namespace | None:
+    """Follow ``path`` (``task__namespace``) from ``obj`` to its namespace."""
+    for attr in path.split("__"):
+        obj = getattr(obj, attr, None)
+        if obj is None:
+            return None
+    return obj
+
+
+class ScopedAdminMixin:
+    """Scope an admin to the namespaces where the user holds a role.
+
+    :attr:`namespace_path` leads from the model to its namespace. Superusers
+    see everything; other staff hold no Django model permissions, so module
+    and view permission come from their team roles, and an object of a
+    namespace they cannot see is simply not in the queryset: its URL
+    answers like a missing object. Nothing is added, changed or deleted
+    through these forms; actions go through the services, which check the
+    role again and audit refusals.
+    """
+
+    namespace_path = "namespace"
 
     def scope_queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         """Return the part of ``queryset`` that ``request.user`` may see."""
-        return queryset
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(
+            **{f"{self.namespace_path}__in": namespaces_for(request.user, Action.VIEW)}
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return self.scope_queryset(request, super().get_queryset(request))  # type: ignore[misc]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser:
+            return super().has_module_permission(request)  # type: ignore[misc]
+        return bool(namespace_ids(request, Action.VIEW))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)  # type: ignore[misc]
+        if obj is None:
+            return bool(namespace_ids(request, Action.VIEW))
+        return may(request, namespace_of(obj, self.namespace_path), Action.VIEW)
 
 
 class ReadOnlyAdminMixin:
@@ -104,8 +180,45 @@ class ReadOnlyAdminMixin:
 
 
 class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """A tabular inline that only lists rows."""
+    """A tabular inline that only lists rows of an object the user can see.
+
+    The parent admin has already scoped and permission-checked the object;
+    its rows belong to the same namespace.
+    """
 
     extra = 0
     max_num = 0
     can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+
+class NamespaceFilter(admin.RelatedOnlyFieldListFilter):
+    """Filter by namespace, offering only the namespaces of visible rows."""
+
+
+class WorkflowNameFilter(admin.SimpleListFilter):
+    """Filter by workflow name, offering only names of visible rows.
+
+    Django's default filter on ``definition__name`` would list every
+    team's workflows.
+    """
+
+    title = "workflow"
+    parameter_name = "workflow"
+    path = "definition__name"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = (
+            model_admin.get_queryset(request)
+            .order_by()
+            .values_list(self.path, flat=True)
+            .distinct()
+        )
+        return [(name, name) for name in sorted(set(names))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(**{self.path: self.value()})
+        return queryset

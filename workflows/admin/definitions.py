@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,18 +13,28 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from namespaces.permissions import authorize
+from namespaces.roles import Action
 from workflows.actors import Actor
 from workflows.admin.common import (
+    NamespaceFilter,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     ScopedAdminMixin,
     admin_link,
+    may,
+    namespace_ids,
     pretty_json,
 )
-from workflows.admin.forms import StartTaskForm, add_tasker_error
+from workflows.admin.forms import StartOptionsForm, add_start_error
 from workflows.errors import TaskerError
 from workflows.models import StepTemplate, WorkflowDefinition
+from workflows.schema_forms import SchemaForm, build_schema_form
 from workflows.services import task_start
+
+# The HTML prefix of the generated context fields ("context-payment_id"), so
+# a property called "reason" cannot collide with the start reason.
+CONTEXT_PREFIX = "context"
 
 
 def retry_policy(template: StepTemplate) -> str:
@@ -118,7 +126,7 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         "updated_at",
     )
     list_display_links = ("name",)
-    list_filter = ("namespace", "is_default", "deprecated")
+    list_filter = (("namespace", NamespaceFilter), "is_default", "deprecated")
     list_select_related = ("namespace",)
     search_fields = ("name", "namespace__slug", "description", "version")
     date_hierarchy = "created_at"
@@ -192,8 +200,10 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         ]
 
     def has_start_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Return whether the user may start tasks (team roles refine this later)."""
-        return request.user.has_perm("workflows.add_task")
+        """Return whether the user may start tasks (of ``obj``'s namespace)."""
+        if obj is not None:
+            return may(request, obj.namespace_id, Action.START)
+        return request.user.is_superuser or bool(namespace_ids(request, Action.START))
 
     def change_view(
         self,
@@ -202,11 +212,27 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        definition = self.get_object(request, unquote(object_id))
         extra_context = {
             **(extra_context or {}),
-            "can_start": self.has_start_permission(request),
+            "can_start": definition is not None
+            and self.has_start_permission(request, definition),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        """Offer "Start a task" only on versions the user may start."""
+        columns = super().get_list_display(request)
+        if not self.has_start_permission(request):
+            return tuple(c for c in columns if c != "start_link")
+
+        @admin.display(description="start")
+        def start_link(obj: WorkflowDefinition) -> SafeString | str:
+            if not may(request, obj.namespace_id, Action.START):
+                return "-"
+            return self.start_link(obj)
+
+        return tuple(start_link if c == "start_link" else c for c in columns)
 
     # ---- list columns and read-only fields -------------------------------
 
@@ -261,25 +287,32 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
     # ---- "Start a task" --------------------------------------------------
 
     def start_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Show the start form prefilled with the example context; start on POST."""
+        """Show the form generated from the context schema; start on POST.
+
+        Only operators of the namespace get the form; anyone else who can see
+        the definition is sent back to it with a message (a POST is also
+        checked, and audited, by :func:`authorize`).
+        """
         definition = self.get_object(request, unquote(object_id))
         if definition is None:
             raise Http404(f"no workflow definition {object_id!r}")
         if not self.has_start_permission(request, definition):
-            raise PermissionDenied
+            return self._refuse_start(request, definition)
+        form_class = build_schema_form(
+            definition.context_schema, definition.example_context
+        )
         if request.method == "POST":
-            form = StartTaskForm(request.POST)
-            if form.is_valid():
-                task = self._start(request, definition, form)
+            form = form_class(request.POST, prefix=CONTEXT_PREFIX)
+            options = StartOptionsForm(request.POST)
+            if form.is_valid() and options.is_valid():
+                task = self._start(request, definition, form, options)
                 if task is not None:
                     return HttpResponseRedirect(
                         reverse("admin:workflows_task_change", args=[quote(task.pk)])
                     )
         else:
-            example = definition.example_context or {}
-            form = StartTaskForm(
-                initial={"context": json.dumps(example, indent=2, ensure_ascii=False)}
-            )
+            form = form_class(prefix=CONTEXT_PREFIX)
+            options = StartOptionsForm()
         default = None
         if definition.deprecated:
             default = (
@@ -302,35 +335,66 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
             "default_definition": default,
             "default_start_url": start_url(default) if default else None,
             "form": form,
+            "options_form": options,
+            "errors": bool(form.errors or options.errors),
             "schema": pretty_json(definition.context_schema),
         }
         return TemplateResponse(
             request, "admin/workflows/workflowdefinition/start_task.html", context
         )
 
+    def _refuse_start(
+        self, request: HttpRequest, definition: WorkflowDefinition
+    ) -> HttpResponseRedirect:
+        message = (
+            f"You may not start tasks in namespace {definition.namespace} "
+            "(needs role operator)."
+        )
+        if request.method == "POST":
+            try:
+                authorize(
+                    actor=Actor.of(request.user),
+                    namespace=definition.namespace,
+                    action=Action.START,
+                    target=f"workflow {definition}",
+                )
+            except TaskerError as exc:
+                message = exc.message
+        self.message_user(request, message, messages.ERROR)
+        return HttpResponseRedirect(
+            reverse(
+                "admin:workflows_workflowdefinition_change",
+                args=[quote(definition.pk)],
+            )
+        )
+
     def _start(
-        self, request: HttpRequest, definition: WorkflowDefinition, form: StartTaskForm
+        self,
+        request: HttpRequest,
+        definition: WorkflowDefinition,
+        form: SchemaForm,
+        options: StartOptionsForm,
     ) -> Any:
         try:
             task = task_start(
                 namespace=definition.namespace,
                 workflow=definition.name,
                 version=definition.version,
-                context=form.cleaned_data["context"],
+                context=form.assemble_context(),
                 actor=Actor.of(request.user),
-                reason=form.cleaned_data["reason"],
-                idempotency_key=form.cleaned_data["idempotency_key"],
+                reason=options.cleaned_data["reason"],
+                idempotency_key=options.cleaned_data["idempotency_key"],
                 source_system="admin",
             )
         except TaskerError as exc:
-            add_tasker_error(form, exc)
+            add_start_error(form, options, exc)
             return None
         if getattr(task, "was_created", True):
             self.message_user(request, f"Started task {task.pk}.", messages.SUCCESS)
         else:
             self.message_user(
                 request,
-                f"Idempotency key {form.cleaned_data['idempotency_key']!r} was "
+                f"Idempotency key {options.cleaned_data['idempotency_key']!r} was "
                 f"already used with this input: showing the task it started.",
                 messages.INFO,
             )
@@ -341,6 +405,7 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 class StepTemplateAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Step templates, read-only: they change only by syncing a new version."""
 
+    namespace_path = "definition__namespace"
     list_display = (
         "name",
         "definition",
@@ -350,7 +415,7 @@ class StepTemplateAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "depends_on_display",
         "retry_policy_display",
     )
-    list_filter = ("kind", "definition__namespace", "retryable")
+    list_filter = ("kind", ("definition__namespace", NamespaceFilter), "retryable")
     list_select_related = ("definition__namespace",)
     search_fields = ("name", "handler", "definition__name")
     ordering = ("definition__namespace__slug", "definition__name", "position")

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.utils.safestring import SafeString
 
 from workflows.admin.common import (
+    NamespaceFilter,
     ReadOnlyAdminMixin,
     ScopedAdminMixin,
     admin_link,
@@ -31,6 +32,7 @@ class TransitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(TaskTransition)
 class TaskTransitionAdmin(TransitionAdmin):
+    namespace_path = "task__namespace"
     list_display = (
         "created_at",
         "task_link",
@@ -39,7 +41,7 @@ class TaskTransitionAdmin(TransitionAdmin):
         "actor_label",
         "reason",
     )
-    list_filter = ("to_status", "from_status", "task__namespace")
+    list_filter = ("to_status", "from_status", ("task__namespace", NamespaceFilter))
     list_select_related = ("task__definition__namespace",)
     search_fields = ("=task__id", "actor_label", "reason")
 
@@ -50,6 +52,7 @@ class TaskTransitionAdmin(TransitionAdmin):
 
 @admin.register(StepTransition)
 class StepTransitionAdmin(TransitionAdmin):
+    namespace_path = "step__task__namespace"
     list_display = (
         "created_at",
         "step_link",
@@ -59,7 +62,11 @@ class StepTransitionAdmin(TransitionAdmin):
         "actor_label",
         "reason",
     )
-    list_filter = ("to_status", "from_status", "step__task__namespace")
+    list_filter = (
+        "to_status",
+        "from_status",
+        ("step__task__namespace", NamespaceFilter),
+    )
     list_select_related = ("step",)
     search_fields = ("=step__id", "=step__task__id", "step__name", "actor_label")
 
@@ -72,6 +79,7 @@ class StepTransitionAdmin(TransitionAdmin):
 class StepEdgeAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The per-task copy of the DAG: ``child`` waits for ``parent``."""
 
+    namespace_path = "task__namespace"
     list_display = ("task", "parent_link", "child_link")
     list_select_related = ("task__definition__namespace", "parent", "child")
     search_fields = ("=task__id", "parent__name", "child__name")

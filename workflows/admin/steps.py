@@ -1,4 +1,4 @@
-"""Admin for steps: errors and results, retry, and "Resolve step manually"."""
+"""Admin for steps: errors and results, retry, resolve by hand, approve or reject."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,21 +14,26 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from namespaces.roles import Action
 from workflows.actors import Actor
+from workflows.admin.approvals import MyApprovalsFilter, StepApprovalMixin
 from workflows.admin.common import (
+    NamespaceFilter,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     ScopedAdminMixin,
     admin_link,
+    may,
+    namespace_ids,
     pretty_json,
     report_tasker_error,
     status_badge,
 )
 from workflows.admin.forms import ResolveStepForm, add_tasker_error
-from workflows.admin.tasks import RUNNING
+from workflows.admin.tasks import RUNNING, child_tasks, my_approvals
 from workflows.engine.states import STEP_TERMINAL, StepStatus
-from workflows.errors import TaskerError
-from workflows.models import Step, StepTransition
+from workflows.errors import NotFound, PermissionDenied, TaskerError
+from workflows.models import Step, StepKind, StepTransition
 from workflows.services import step_resolve, step_retry
 
 RESOLVABLE = frozenset({StepStatus.PENDING, StepStatus.FAILED})
@@ -53,9 +57,12 @@ class StepTransitionInline(ReadOnlyInline):
 
 
 @admin.register(Step)
-class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class StepAdmin(
+    StepApprovalMixin, ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """Steps are changed only by the engine and the services, never by a form."""
 
+    namespace_path = "task__namespace"
     change_form_template = "admin/workflows/step/change_form.html"
     list_display = (
         "name",
@@ -67,7 +74,13 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "error_code",
         "updated_at",
     )
-    list_filter = ("status", "task__namespace", "template__kind", "task__status")
+    list_filter = (
+        MyApprovalsFilter,
+        "status",
+        ("task__namespace", NamespaceFilter),
+        "template__kind",
+        "task__status",
+    )
     list_select_related = ("task__definition__namespace", "template")
     search_fields = (
         "name",
@@ -144,6 +157,12 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "error_class",
         "error_attempt",
         "error_traceback",
+        "approval_reason",
+        "approval_details",
+        "decision_display",
+        "decided_by_display",
+        "decided_at",
+        "decision_comment",
     )
     inlines = (StepTransitionInline,)
 
@@ -151,8 +170,14 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .select_related("task__definition__namespace", "template")
+            .select_related("task__definition__namespace", "template", "decided_by")
         )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and obj.template.kind == StepKind.APPROVAL:
+            fieldsets.insert(1, self.approval_fieldset)
+        return fieldsets
 
     def get_urls(self) -> list:
         info = self.opts.app_label, self.opts.model_name
@@ -167,12 +192,30 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.retry_view),
                 name="{}_{}_retry".format(*info),
             ),
+            path(
+                "<path:object_id>/approve/",
+                self.admin_site.admin_view(self.approve_view),
+                name="{}_{}_approve".format(*info),
+            ),
+            path(
+                "<path:object_id>/reject/",
+                self.admin_site.admin_view(self.reject_view),
+                name="{}_{}_reject".format(*info),
+            ),
             *super().get_urls(),
         ]
 
     def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Return whether the user may retry or resolve steps (roles refine this)."""
-        return request.user.has_perm("workflows.change_step")
+        """Return whether the user may retry steps (of ``obj``'s namespace)."""
+        if obj is not None:
+            return may(request, obj.task.namespace_id, Action.RETRY)
+        return request.user.is_superuser or bool(namespace_ids(request, Action.RETRY))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "my_approvals": my_approvals(request)}
+        return super().changelist_view(request, extra_context)
 
     def change_view(
         self,
@@ -182,29 +225,53 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         step = self.get_object(request, unquote(object_id))
-        may_operate = step is not None and self.has_operate_permission(request, step)
-        extra_context = {
-            **(extra_context or {}),
-            "auto_refresh": step is not None
-            and step.status not in STEP_TERMINAL
-            and step.task.status in RUNNING,
-            "can_retry": may_operate and step.status == StepStatus.FAILED,
-            "can_resolve": may_operate and step.status in RESOLVABLE,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
+        extra: dict[str, Any] = {}
+        if step is not None:
+            namespace_id = step.task.namespace_id
+            waiting = step.status == StepStatus.WAITING_FOR_APPROVAL
+            approver = may(request, namespace_id, Action.APPROVE)
+            own = step.task.initiator_id == request.user.pk
+            extra = {
+                "auto_refresh": step.status not in STEP_TERMINAL
+                and not waiting
+                and step.task.status in RUNNING,
+                "can_retry": step.status == StepStatus.FAILED
+                and may(request, namespace_id, Action.RETRY),
+                "can_resolve": step.status in RESOLVABLE
+                and may(request, namespace_id, Action.RESOLVE),
+                "can_decide": waiting and approver and not own,
+                "own_request": waiting and approver and own,
+                "children": child_tasks(request, step)
+                if step.template.kind == StepKind.SUBWORKFLOW
+                else [],
+            }
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **extra}
+        )
 
     def _get_step(self, request: HttpRequest, object_id: str) -> Step:
         step = self.get_object(request, unquote(object_id))
         if step is None:
             raise Http404(f"no step {object_id!r}")
-        if not self.has_operate_permission(request, step):
-            raise PermissionDenied
         return step
 
     def _step_page(self, step: Step) -> HttpResponseRedirect:
         return HttpResponseRedirect(
             reverse("admin:workflows_step_change", args=[quote(step.pk)])
         )
+
+    def _refuse(
+        self, request: HttpRequest, step: Step, action: str, what: str
+    ) -> HttpResponseRedirect:
+        """Send a user without the role back to the step page with why."""
+        namespace = step.task.namespace
+        needed = "approver" if action == Action.APPROVE else "operator"
+        self.message_user(
+            request,
+            f"You may not {what} in namespace {namespace} (needs role {needed}).",
+            messages.ERROR,
+        )
+        return self._step_page(step)
 
     # ---- columns and read-only fields ------------------------------------
 
@@ -300,6 +367,7 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return require_POST(self._retry_view)(request, object_id)
 
     def _retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # step_retry checks the role, audits a refusal and it becomes a message.
         step = self._get_step(request, object_id)
         self._retry(request, step)
         return self._step_page(step)
@@ -309,6 +377,10 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Show the resolve form; on POST resolve the step with the given results."""
         step = self._get_step(request, object_id)
+        if request.method != "POST" and not may(
+            request, step.task.namespace_id, Action.RESOLVE
+        ):
+            return self._refuse(request, step, Action.RESOLVE, "resolve steps")
         if request.method == "POST":
             form = ResolveStepForm(request.POST)
             if form.is_valid():
@@ -319,6 +391,9 @@ class StepAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                         results=form.cleaned_data["results"],
                         reason=form.cleaned_data["reason"],
                     )
+                except (PermissionDenied, NotFound) as exc:
+                    report_tasker_error(self, request, "Not resolved", exc)
+                    return self._step_page(step)
                 except TaskerError as exc:
                     add_tasker_error(form, exc)
                 else:

@@ -1,4 +1,4 @@
-"""Admin for tasks: watch a run's progress, cancel it."""
+"""Admin for tasks: watch a run's progress, cancel it, find what waits for you."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
@@ -14,25 +13,63 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from namespaces.roles import Action
 from workflows.actors import Actor
 from workflows.admin.common import (
+    NamespaceFilter,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     ScopedAdminMixin,
+    WorkflowNameFilter,
     admin_link,
+    may,
+    namespace_ids,
     pretty_json,
     report_tasker_error,
     status_badge,
+    visible_link,
 )
-from workflows.engine.states import STEP_SATISFIED, TaskStatus
+from workflows.engine.states import STEP_SATISFIED, StepStatus, TaskStatus
 from workflows.errors import TaskerError
 from workflows.models import Step, Task, TaskTransition
+from workflows.selectors import approvals_for
 from workflows.services import task_cancel
 
 CANCELLABLE = frozenset({TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.FAILED})
 # While a task is in one of these, the engine moves it on by itself: worth
 # watching. A failed task waits for a person (retry, resolve, cancel).
 RUNNING = frozenset({TaskStatus.PENDING, TaskStatus.IN_PROGRESS})
+# The Step changelist filter that lists what the user may decide.
+MY_APPROVALS_QUERY = "approval=mine"
+
+
+def my_approvals(request: HttpRequest) -> dict[str, Any] | None:
+    """Return the count and list URL of steps waiting for the user's decision.
+
+    None for users who approve nowhere, so their pages stay uncluttered.
+    """
+    if not namespace_ids(request, Action.APPROVE) and not request.user.is_superuser:
+        return None
+    return {
+        "count": approvals_for(user=request.user).count(),
+        "url": f"{reverse('admin:workflows_step_changelist')}?{MY_APPROVALS_QUERY}",
+    }
+
+
+def child_tasks(request: HttpRequest, step: Step) -> list[dict[str, Any]]:
+    """Return the step's child tasks, linked only where the user may see them."""
+    children = Task.objects.filter(parent_step=step).select_related(
+        "namespace", "definition"
+    )
+    return [
+        {
+            "link": visible_link(
+                request, child, child.namespace, f"{child.definition} {child.pk}"
+            ),
+            "status": status_badge(child.status),
+        }
+        for child in children.order_by("created_at")
+    ]
 
 
 class StepInline(ReadOnlyInline):
@@ -108,7 +145,12 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "completed_at",
     )
     list_display_links = None
-    list_filter = ("status", "namespace", "definition__name", "source_system")
+    list_filter = (
+        "status",
+        ("namespace", NamespaceFilter),
+        WorkflowNameFilter,
+        "source_system",
+    )
     list_select_related = ("definition__namespace", "namespace")
     search_fields = (
         "=id",
@@ -130,7 +172,6 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                     "definition_link",
                     "namespace",
                     "progress",
-                    "parent_step_link",
                 )
             },
         ),
@@ -159,7 +200,6 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "definition_link",
         "namespace",
         "progress",
-        "parent_step_link",
         "created_at",
         "started_at",
         "completed_at",
@@ -197,8 +237,16 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Return whether the user may cancel tasks (team roles refine this later)."""
-        return request.user.has_perm("workflows.change_task")
+        """Return whether the user may cancel tasks (of ``obj``'s namespace)."""
+        if obj is not None:
+            return may(request, obj.namespace_id, Action.CANCEL)
+        return request.user.is_superuser or bool(namespace_ids(request, Action.CANCEL))
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "my_approvals": my_approvals(request)}
+        return super().changelist_view(request, extra_context)
 
     def change_view(
         self,
@@ -208,14 +256,53 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         task = self.get_object(request, unquote(object_id))
-        extra_context = {
-            **(extra_context or {}),
-            "auto_refresh": task is not None and task.status in RUNNING,
-            "can_cancel": task is not None
-            and task.status in CANCELLABLE
-            and self.has_operate_permission(request, task),
+        extra = {}
+        if task is not None:
+            extra = {
+                "auto_refresh": task.status in RUNNING,
+                "can_cancel": task.status in CANCELLABLE
+                and self.has_operate_permission(request, task),
+                "parent": self._parent(request, task),
+                "waiting_steps": self._waiting_steps(request, task),
+            }
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **extra}
+        )
+
+    def _parent(self, request: HttpRequest, task: Task) -> dict[str, Any] | None:
+        """Return the step and task that started ``task`` (links only if visible)."""
+        step = task.parent_step
+        if step is None:
+            return None
+        parent = Task.objects.select_related("namespace", "definition").get(
+            pk=step.task_id
+        )
+        return {
+            "visible": may(request, parent.namespace_id, Action.VIEW),
+            "namespace": parent.namespace,
+            "step_name": step.name,
+            "step": admin_link(step, step.name),
+            "task": admin_link(parent, f"{parent.definition} {parent.pk}"),
         }
-        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _waiting_steps(self, request: HttpRequest, task: Task) -> list[dict[str, Any]]:
+        """Return the steps waiting for a person or a child task, with links."""
+        waiting = task.steps.filter(
+            status__in=(
+                StepStatus.WAITING_FOR_APPROVAL,
+                StepStatus.WAITING_FOR_SUBTASK,
+            )
+        ).order_by("template__position")
+        return [
+            {
+                "link": admin_link(step, step.name),
+                "status": status_badge(step.status),
+                "children": child_tasks(request, step)
+                if step.status == StepStatus.WAITING_FOR_SUBTASK
+                else [],
+            }
+            for step in waiting
+        ]
 
     # ---- columns and read-only fields ------------------------------------
 
@@ -234,10 +321,6 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="workflow version")
     def definition_link(self, obj: Task) -> SafeString | str:
         return admin_link(obj.definition)
-
-    @admin.display(description="parent step")
-    def parent_step_link(self, obj: Task) -> SafeString | str:
-        return admin_link(obj.parent_step)
 
     @admin.display(description="context")
     def context_display(self, obj: Task) -> SafeString | str:
@@ -267,11 +350,11 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return require_POST(self._cancel_view)(request, object_id)
 
     def _cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # No role check here: task_cancel checks it, audits a refusal, and the
+        # refusal is shown as a message.
         task = self.get_object(request, unquote(object_id))
         if task is None:
             raise Http404(f"no task {object_id!r}")
-        if not self.has_operate_permission(request, task):
-            raise PermissionDenied
         self._cancel(request, task)
         return HttpResponseRedirect(
             reverse("admin:workflows_task_change", args=[quote(task.pk)])

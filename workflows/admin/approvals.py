@@ -1,0 +1,179 @@
+"""Approval steps in the admin: the request, the decision, approve and reject.
+
+The decision itself is :func:`~workflows.services.step_approve` /
+:func:`~workflows.services.step_reject`, which check the approver role and
+the four-eyes rule and audit a refusal; this module only shows the request,
+asks for the comment and reports the outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from namespaces.roles import Action
+from workflows.actors import Actor
+from workflows.admin.common import (
+    admin_link,
+    may,
+    pretty_json,
+    report_tasker_error,
+    status_badge,
+)
+from workflows.admin.forms import DecisionForm, add_tasker_error
+from workflows.engine.states import StepStatus
+from workflows.errors import TaskerError
+from workflows.models import Step
+from workflows.selectors import approvals_for
+from workflows.services import step_approve, step_reject
+
+# decision → (service, verb on buttons and messages)
+DECISIONS = {
+    "approve": (step_approve, "approved"),
+    "reject": (step_reject, "rejected"),
+}
+
+
+class MyApprovalsFilter(admin.SimpleListFilter):
+    """Offer "Waiting for my approval": steps the user may decide, never their own."""
+
+    title = "approval"
+    parameter_name = "approval"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("mine", "Waiting for my approval")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Step]) -> QuerySet:
+        if self.value() == "mine":
+            return queryset.filter(pk__in=approvals_for(user=request.user).values("pk"))
+        return queryset
+
+
+class StepApprovalMixin:
+    """The Step admin's approval fieldset and its approve and reject views.
+
+    The admin using it provides ``_get_step``, ``_step_page`` and ``_refuse``.
+    """
+
+    approval_fieldset = (
+        "Approval",
+        {
+            "fields": (
+                "approval_reason",
+                "approval_details",
+                "decision_display",
+                "decided_by_display",
+                "decided_at",
+                "decision_comment",
+            )
+        },
+    )
+
+    @admin.display(description="asks")
+    def approval_reason(self, obj: Step) -> str:
+        return (obj.approval_request or {}).get("reason") or "-"
+
+    @admin.display(description="details")
+    def approval_details(self, obj: Step) -> SafeString | str:
+        return details_table((obj.approval_request or {}).get("details"))
+
+    @admin.display(description="decided by")
+    def decided_by_display(self, obj: Step) -> str:
+        # A name, not a link: staff who are not superusers cannot open users.
+        return obj.decided_by.get_username() if obj.decided_by else "-"
+
+    @admin.display(description="decision")
+    def decision_display(self, obj: Step) -> SafeString | str:
+        if not obj.decision:
+            return "waiting" if obj.status == StepStatus.WAITING_FOR_APPROVAL else "-"
+        return format_html("<strong>{}</strong>", obj.get_decision_display())
+
+    # ---- approving and rejecting -----------------------------------------
+
+    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask for a comment, then approve the waiting step."""
+        return self._decide_view(request, object_id, "approve")
+
+    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Ask for a comment, then reject the waiting step (failing its task)."""
+        return self._decide_view(request, object_id, "reject")
+
+    def _decide_view(
+        self, request: HttpRequest, object_id: str, verb: str
+    ) -> HttpResponse:
+        step = self._get_step(request, object_id)
+        if request.method != "POST" and not may(
+            request, step.task.namespace_id, Action.APPROVE
+        ):
+            return self._refuse(request, step, Action.APPROVE, f"{verb} steps")
+        service, done = DECISIONS[verb]
+        if request.method == "POST":
+            form = DecisionForm(request.POST)
+            if form.is_valid():
+                try:
+                    service(
+                        step=step,
+                        actor=Actor.of(request.user),
+                        comment=form.cleaned_data["comment"],
+                    )
+                except TaskerError as exc:
+                    if not set(exc.fields) & set(form.fields):
+                        report_tasker_error(self, request, f"Not {done}", exc)
+                        return self._step_page(step)
+                    add_tasker_error(form, exc)
+                else:
+                    self.message_user(
+                        request,
+                        f"Step '{step.name}' of task {step.task_id} {done}.",
+                        messages.SUCCESS,
+                    )
+                    return self._step_page(step)
+        else:
+            form = DecisionForm()
+        request_data = step.approval_request or {}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{verb.capitalize()} step '{step.name}'",
+            "subtitle": None,
+            "original": step,
+            "step": step,
+            "verb": verb,
+            "task_link": admin_link(step.task),
+            "status": status_badge(step.status),
+            "waiting": step.status == StepStatus.WAITING_FOR_APPROVAL,
+            "own_request": step.task.initiator_id == request.user.pk,
+            "request_reason": request_data.get("reason"),
+            "request_details": details_table(request_data.get("details")),
+            "task_context": pretty_json(step.task.context),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/workflows/step/decide.html", context)
+
+
+def details_table(details: Any) -> SafeString | str:
+    """Return an approval request's details as a two-column table."""
+    if not details:
+        return "-"
+    if not isinstance(details, dict):
+        return pretty_json(details)
+    return format_html(
+        '<table class="tasker-details">{}</table>',
+        format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td></tr>",
+            ((key, _scalar_or_json(value)) for key, value in details.items()),
+        ),
+    )
+
+
+def _scalar_or_json(value: Any) -> Any:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return value
+    return pretty_json(value)
