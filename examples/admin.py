@@ -35,9 +35,36 @@ from examples.models import (
     WarehouseProduct,
     WarehouseUser,
 )
+from namespaces.permissions import namespaces_for
 
 
-class SystemRecordAdmin(admin.ModelAdmin):
+class TeamVisibleMixin:
+    """Let staff who hold any team role look at the simulated systems.
+
+    These stand in for systems outside Tasker (a gateway, a help desk), not
+    team data, so every team member may read them for a walkthrough;
+    changing anything stays with superusers.
+    """
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or _holds_a_role(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return super().has_view_permission(request, obj) or _holds_a_role(request)  # type: ignore[misc]
+
+
+def _holds_a_role(request: HttpRequest) -> bool:
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return False
+    cached = request.__dict__.get("_examples_holds_role")
+    if cached is None:
+        cached = namespaces_for(user).exists()
+        request.__dict__["_examples_holds_role"] = cached
+    return cached
+
+
+class SystemRecordAdmin(TeamVisibleMixin, admin.ModelAdmin):
     """View-only admin for rows an external system wrote."""
 
     date_hierarchy = "created_at"
@@ -51,7 +78,7 @@ class SystemRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(InventoryItem)
-class InventoryItemAdmin(admin.ModelAdmin):
+class InventoryItemAdmin(TeamVisibleMixin, admin.ModelAdmin):
     list_display = ["sku", "name", "price_cents", "stock", "active", "updated_at"]
     list_filter = ["active"]
     search_fields = ["sku", "name"]
@@ -161,7 +188,7 @@ class UserPreferencesAdmin(SystemRecordAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(TeamVisibleMixin, admin.ModelAdmin):
     list_display = ["customer_id", "name", "email", "tier", "created_at"]
     list_filter = ["tier"]
     search_fields = ["customer_id", "name", "email"]
@@ -169,7 +196,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(TeamVisibleMixin, admin.ModelAdmin):
     """Payments can be added; their amounts and refunds are then fixed."""
 
     list_display = [
@@ -220,7 +247,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(SupportTicket)
-class SupportTicketAdmin(admin.ModelAdmin):
+class SupportTicketAdmin(TeamVisibleMixin, admin.ModelAdmin):
     """Tickets can be opened or closed here; resolving is the workflow's job."""
 
     list_display = [

@@ -17,11 +17,14 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from audit.pii import mask_pii, schema_pii_keys
 from namespaces.roles import Action
 from workflows.actors import Actor
 from workflows.admin.common import (
+    _pii_namespace_ids,
     admin_link,
     may,
+    namespace_ids,
     pretty_json,
     report_tasker_error,
     status_badge,
@@ -81,7 +84,10 @@ class StepApprovalMixin:
 
     @admin.display(description="details")
     def approval_details(self, obj: Step) -> SafeString | str:
-        return details_table((obj.approval_request or {}).get("details"))
+        details = (obj.approval_request or {}).get("details")
+        if obj.task.namespace_id not in (_pii_namespace_ids.get() or set()):
+            details = mask_pii(details)
+        return details_table(details)
 
     @admin.display(description="decided by")
     def decided_by_display(self, obj: Step) -> str:
@@ -150,8 +156,19 @@ class StepApprovalMixin:
             "waiting": step.status == StepStatus.WAITING_FOR_APPROVAL,
             "own_request": step.task.initiator_id == request.user.pk,
             "request_reason": request_data.get("reason"),
-            "request_details": details_table(request_data.get("details")),
-            "task_context": pretty_json(step.task.context),
+            "request_details": details_table(
+                request_data.get("details")
+                if step.task.namespace_id in namespace_ids(request, Action.VIEW_PII)
+                else mask_pii(request_data.get("details"))
+            ),
+            "task_context": pretty_json(
+                step.task.context
+                if step.task.namespace_id in namespace_ids(request, Action.VIEW_PII)
+                else mask_pii(
+                    step.task.context,
+                    schema_pii_keys(step.task.definition.context_schema),
+                )
+            ),
             "form": form,
         }
         return TemplateResponse(request, "admin/workflows/step/decide.html", context)

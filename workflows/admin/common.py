@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib import admin, messages
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from audit.pii import mask_pii, schema_pii_keys
 from namespaces.models import Namespace
 from namespaces.permissions import namespaces_for
 from namespaces.roles import Action
@@ -56,6 +58,26 @@ def pretty_json(value: Any) -> SafeString | str:
         'max-height:30em;overflow:auto">{}</pre>',
         text,
     )
+
+
+# The namespaces whose personal data the current request may see; set around
+# every scoped admin view (a ContextVar: admin instances serve all threads).
+_pii_namespace_ids: ContextVar[set[int] | None] = ContextVar(
+    "tasker_pii_namespace_ids", default=None
+)
+
+
+def pii_json(
+    value: Any, namespace_id: int | None, schema: Any = None
+) -> SafeString | str:
+    """Return :func:`pretty_json` of ``value``, masked unless the user is pii_viewer.
+
+    Outside a scoped admin view (nothing set), data is masked: the safe side.
+    """
+    allowed = _pii_namespace_ids.get()
+    if allowed is None or namespace_id not in allowed:
+        value = mask_pii(value, schema_pii_keys(schema) if schema else set())
+    return pretty_json(value)
 
 
 def admin_link(obj: Model | None, label: Any = None) -> SafeString | str:
@@ -148,6 +170,26 @@ class ScopedAdminMixin:
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return self.scope_queryset(request, super().get_queryset(request))  # type: ignore[misc]
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        token = _pii_namespace_ids.set(namespace_ids(request, Action.VIEW_PII))
+        try:
+            response = super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
+            if hasattr(response, "render"):
+                response.render()  # render while the contextvar still holds
+            return response
+        finally:
+            _pii_namespace_ids.reset(token)
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        token = _pii_namespace_ids.set(namespace_ids(request, Action.VIEW_PII))
+        try:
+            response = super().changelist_view(request, *args, **kwargs)  # type: ignore[misc]
+            if hasattr(response, "render"):
+                response.render()
+            return response
+        finally:
+            _pii_namespace_ids.reset(token)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         if request.user.is_superuser:

@@ -25,7 +25,7 @@ from workflows.admin.common import (
     admin_link,
     may,
     namespace_ids,
-    pretty_json,
+    pii_json,
     report_tasker_error,
     status_badge,
 )
@@ -314,7 +314,7 @@ class StepAdmin(
 
     @admin.display(description="results")
     def results_display(self, obj: Step) -> SafeString | str:
-        return pretty_json(obj.results)
+        return pii_json(obj.results, obj.task.namespace_id)
 
     @admin.display(description="error code")
     def error_code(self, obj: Step) -> str:

@@ -24,7 +24,7 @@ from workflows.admin.common import (
     admin_link,
     may,
     namespace_ids,
-    pretty_json,
+    pii_json,
     report_tasker_error,
     status_badge,
     visible_link,
@@ -116,7 +116,7 @@ class StepInline(ReadOnlyInline):
 
     @admin.display(description="results")
     def results_display(self, obj: Step) -> SafeString | str:
-        return pretty_json(obj.results)
+        return pii_json(obj.results, obj.task.namespace_id)
 
 
 class TaskTransitionInline(ReadOnlyInline):
@@ -324,7 +324,7 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="context")
     def context_display(self, obj: Task) -> SafeString | str:
-        return pretty_json(obj.context)
+        return pii_json(obj.context, obj.namespace_id, obj.definition.context_schema)
 
     # ---- cancelling ------------------------------------------------------
 
