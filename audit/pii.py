@@ -45,8 +45,8 @@ def mask_value(value: Any) -> Any:
     if isinstance(value, str) and "@" in value:
         local, _, domain = value.partition("@")
         return f"{local[:1]}{MASK}@{domain}"
-    if value is None:
-        return None
+    if value is None or value == "":
+        return value
     return MASK
 
 
