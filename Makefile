@@ -3,7 +3,7 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.requirements-installed
 
-.PHONY: run test lint format venv migrate sync seed clean
+.PHONY: run test lint format venv migrate sync seed clean bench
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -41,3 +41,7 @@ format: venv
 
 clean:
 	rm -rf var
+
+## Benchmarks against raw Celery (PostgreSQL + Redis); writes docs/benchmarks.md.
+bench: venv
+	$(PY) -m bench.run

@@ -162,6 +162,9 @@ class TaskListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=200, required=False, help_text="Default 50."
+    )
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -209,14 +209,16 @@ class TaskListView(APIView):
         parameters=[
             s.TaskListQuerySerializer,
             OpenApiParameter("cursor", str, description="Opaque page cursor."),
-            OpenApiParameter("page_size", int, description="1 to 200 (default 50)."),
         ],
-        responses={200: s.TaskPageSerializer, **errors(400)},
+        responses={200: s.TaskPageSerializer, **errors(400, 404)},
         operation_id="tasks_list",
     )
     def get(self, request: Request) -> Response:
         """List the tasks you can see, newest first, filtered."""
-        filters = validated(s.TaskListQuerySerializer, request.query_params)
+        # A plain dict, not the QueryDict: DRF reads "" in form-style input as
+        # "not given", which would turn `?status=` into no filter at all.
+        filters = validated(s.TaskListQuerySerializer, request.query_params.dict())
+        filters.pop("page_size", None)  # the paginator reads it
         queryset = _with_steps(selectors.task_list(user=request.user, **filters))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)

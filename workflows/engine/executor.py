@@ -20,13 +20,14 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 from django.utils.module_loading import import_string
 
 from workflows.actors import WORKER, Actor
 from workflows.engine import dispatch
 from workflows.engine.backoff import retry_delay
+from workflows.engine.claim_sql import claim_update
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus
 from workflows.engine.subtasks import begin_subtask
@@ -38,7 +39,7 @@ from workflows.handlers import (
     StartSubtask,
     StepContext,
 )
-from workflows.models import Step, StepKind
+from workflows.models import Step, StepKind, StepTransition
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ def db_now_plus(seconds: float) -> ExpressionWrapper:
 
 def execute_step(step_id: Any) -> str:
     """Run one wake-up for ``step_id``; return what happened (for logs/tests)."""
-    _wake_if_due(step_id)
     step = claim_step(step_id)
+    if step is None and _wake_if_due(step_id):
+        step = claim_step(step_id)
     if step is None:
         return "skipped"
     attempt = step.attempts
@@ -124,9 +126,9 @@ def await_approval(*, step: Step, attempt: int, request: AwaitApproval) -> str:
     return "waiting_for_approval" if moved else "fenced"
 
 
-def _wake_if_due(step_id: Any) -> None:
+def _wake_if_due(step_id: Any) -> bool:
     """Move a step waiting for retry whose time has come back to ``enqueued``."""
-    step_transition(
+    return step_transition(
         step_id=step_id,
         from_status=StepStatus.WAITING_FOR_RETRY,
         to_status=StepStatus.ENQUEUED,
@@ -138,33 +140,23 @@ def _wake_if_due(step_id: Any) -> None:
 
 
 def claim_step(step_id: Any) -> Step | None:
-    """Claim ``step_id`` for one attempt, or return None if someone else has it."""
-    row = (
-        Step.objects.filter(pk=step_id)
-        .values_list("template__timeout_seconds", "attempts")
-        .first()
-    )
-    if row is None:
-        logger.warning("wake-up for unknown step %s ignored", step_id)
-        return None
-    timeout, attempts = row
-    lease = timeout + settings.TASKER["LEASE_GRACE_SECONDS"]
-    claimed = step_transition(
-        step_id=step_id,
-        from_status=StepStatus.ENQUEUED,
-        to_status=StepStatus.IN_PROGRESS,
-        actor=WORKER,
-        attempt=attempts,
-        record_attempt=attempts + 1,
-        reason="claimed",
-        updates={
-            "attempts": F("attempts") + 1,
-            "lease_expires_at": db_now_plus(lease),
-            "started_at": Now(),
-        },
-    )
-    if not claimed:
-        return None
+    """Claim ``step_id`` for one attempt, or return None if someone else has it.
+
+    One conditional ``UPDATE … RETURNING`` and the transition row, in one
+    transaction; no row changed means a duplicate or stale wake-up.
+    """
+    with transaction.atomic():
+        attempt = claim_update(step_id, settings.TASKER["LEASE_GRACE_SECONDS"])
+        if attempt is None:
+            return None
+        StepTransition.objects.create(
+            step_id=step_id,
+            from_status=StepStatus.ENQUEUED,
+            to_status=StepStatus.IN_PROGRESS,
+            actor_label=WORKER.label,
+            attempt=attempt,
+            reason="claimed",
+        )
     return Step.objects.select_related(
         "template", "task", "task__definition", "task__namespace"
     ).get(pk=step_id)
@@ -173,10 +165,14 @@ def claim_step(step_id: Any) -> Step | None:
 def build_context(step: Step) -> StepContext:
     """Return the handler's view of this attempt."""
     task = step.task
-    dependency_results = dict(
-        Step.objects.filter(child_edges__child_id=step.pk).values_list(
-            "name", "results"
+    dependency_results = (
+        dict(
+            Step.objects.filter(child_edges__child_id=step.pk).values_list(
+                "name", "results"
+            )
         )
+        if step.template.depends_on
+        else {}
     )
     return StepContext(
         task_id=str(task.pk),
@@ -243,8 +239,10 @@ def complete_attempt(
                 attempt,
             )
             return "fenced"
-        enqueue_ready_children(task=task, step_id=step.pk, actor=actor)
-        finalize_task(task=task, actor=actor)
+        if not enqueue_ready_children(task=task, step_id=step.pk, actor=actor):
+            # A child just enqueued keeps the task open: only a step that
+            # enqueued nothing can be the task's last.
+            finalize_task(task=task, actor=actor)
     return "complete"
 
 

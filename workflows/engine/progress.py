@@ -16,7 +16,7 @@ from workflows.engine import dispatch
 from workflows.engine.readiness import ready_children, task_step_counts
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.engine.transitions import steps_transition, task_transition
-from workflows.models import Step, Task
+from workflows.models import Task
 
 
 def lock_task(task_id: Any) -> Task:
@@ -26,27 +26,21 @@ def lock_task(task_id: Any) -> Task:
 
 def enqueue_ready_children(*, task: Task, step_id: Any, actor: Actor) -> list[Any]:
     """Enqueue the children of ``step_id`` that are now ready; publish on commit."""
-    ready = ready_children(step_id)
+    ready = dict(ready_children(step_id))
     moved = steps_transition(
-        step_ids=ready,
+        step_ids=list(ready),
         from_status=StepStatus.PENDING,
         to_status=StepStatus.ENQUEUED,
         actor=actor,
         reason="dependencies satisfied",
         updates={"enqueued_at": Now()},
     )
-    if moved:
-        timeouts = dict(
-            Step.objects.filter(pk__in=moved).values_list(
-                "pk", "template__timeout_seconds"
-            )
+    for child_id in moved:
+        dispatch.publish_on_commit(
+            child_id,
+            namespace_slug=task.namespace.slug,
+            timeout_seconds=ready[child_id],
         )
-        for child_id in moved:
-            dispatch.publish_on_commit(
-                child_id,
-                namespace_slug=task.namespace.slug,
-                timeout_seconds=timeouts.get(child_id),
-            )
     return moved
 
 

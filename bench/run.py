@@ -1,0 +1,628 @@
+"""Run every benchmark once, print a table, write docs/benchmarks.md and JSON.
+
+Usage: ``make bench`` (PostgreSQL and Redis; see docs/benchmarks.md). The
+run recreates the database ``tasker_bench``, starts one Celery worker with
+two processes, and measures raw Celery and the engine side by side with the
+same broker, worker settings and publisher (this process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("TASKER_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = os.environ.get("TASKER_BENCH_DB", "tasker_bench")
+BROKER = os.environ.get("TASKER_BENCH_BROKER", "redis://127.0.0.1:6379/14")
+QUEUE = "bench"
+QUICK = os.environ.get("TASKER_BENCH_QUICK") == "1"
+
+os.environ.update(
+    DATABASE_URL=f"{PG}/{DB_NAME}",
+    CELERY_BROKER_URL=BROKER,
+    TASKER_QUEUE=QUEUE,
+    TASKER_WORKFLOW_PATHS=str(ROOT / "bench" / "workflows"),
+    DJANGO_SETTINGS_MODULE="tasker_project.settings.base",
+    LOG_LEVEL="WARNING",
+    TASKER_THROTTLE_USER="1000000/min",
+    TASKER_THROTTLE_AUTH="1000000/min",
+    # Production mode: DEBUG off (no per-query logging), a throwaway key.
+    DJANGO_DEBUG="0",
+    DJANGO_SECRET_KEY="bench-only-not-a-secret",  # noqa: S106 - a throwaway key
+    DJANGO_SSL_REDIRECT="0",
+    DJANGO_SECURE_COOKIES="0",
+)
+os.environ.setdefault("TASKER_BENCH_REDIS", "redis://127.0.0.1:6379/13")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg_version = cursor.fetchone()[0]
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split()[2:3]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgresql": pg_version,
+        "redis": redis_version[0] if redis_version else "unknown",
+        "worker": "1 Celery worker, prefork, 2 processes, prefetch 1, acks_late",
+    }
+
+
+class Worker:
+    """The Celery worker both the baseline and the engine run on."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.log_path = ROOT / "var" / "bench" / "worker.log"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasker_project",
+                "worker",
+                "-Q",
+                QUEUE,
+                "-c",
+                "2",
+                "-P",
+                "prefork",
+                "-I",
+                "bench.baseline_tasks",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"bench-{uuid.uuid4().hex[:6]}@%h",
+                "-l",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        time.sleep(4)  # let both pool processes boot before anything is timed
+        if self.proc.poll() is not None:
+            raise RuntimeError(self.log_path.read_text())
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            import signal
+
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+# --- raw Celery --------------------------------------------------------------------
+
+
+def raw_throughput(count: int) -> dict[str, float]:
+    from bench.baseline_tasks import client, noop
+
+    run = uuid.uuid4().hex
+    started = time.perf_counter()
+    for _ in range(count):
+        noop.apply_async(args=[run], queue=QUEUE)
+    while int(client().get(f"bench:{run}") or 0) < count:
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - started
+    return {"tasks": count, "seconds": elapsed, "per_second": count / elapsed}
+
+
+def raw_chain_latency(runs: int) -> dict[str, float]:
+    from celery import chain
+
+    from bench.baseline_tasks import chain_link, client
+
+    latencies = []
+    for _ in range(runs):
+        run = uuid.uuid4().hex
+        links = [chain_link.si(run, i, 3).set(queue=QUEUE) for i in range(4)]
+        started = time.time()
+        chain(*links).apply_async()
+        while (stamp := client().get(f"bench:{run}")) is None:
+            time.sleep(0.0005)
+        latencies.append((float(stamp) - started) * 1000)
+    return summarize(latencies)
+
+
+def summarize(latencies_ms: list[float]) -> dict[str, float]:
+    return {
+        "runs": len(latencies_ms),
+        "p50_ms": percentile(latencies_ms, 50),
+        "p95_ms": percentile(latencies_ms, 95),
+        "p99_ms": percentile(latencies_ms, 99),
+        "mean_ms": statistics.fmean(latencies_ms),
+    }
+
+
+# --- the engine ----------------------------------------------------------------------
+
+
+def start(workflow: str, actor: Any, reason: str) -> Any:
+    from workflows.services import task_start
+
+    return task_start(
+        namespace="bench", workflow=workflow, context={}, actor=actor, reason=reason
+    )
+
+
+def engine_throughput(
+    workflow: str, tasks: int, steps_per_task: int
+) -> dict[str, float]:
+    from workflows.actors import Actor
+    from workflows.models import Task
+
+    actor = Actor.system_actor("bench")
+    run = uuid.uuid4().hex
+    started = time.perf_counter()
+    for _ in range(tasks):
+        start(workflow, actor, run)
+    published = time.perf_counter() - started
+    while Task.objects.filter(reason=run, status="complete").count() < tasks:
+        if Task.objects.filter(reason=run, status="failed").exists():
+            raise RuntimeError(f"a {workflow} task failed")
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    steps = tasks * steps_per_task
+    return {
+        "tasks": tasks,
+        "steps": steps,
+        "seconds": elapsed,
+        "start_seconds": published,
+        "steps_per_second": steps / elapsed,
+    }
+
+
+def engine_latency(runs: int) -> dict[str, float]:
+    from workflows.actors import Actor
+    from workflows.models import Task
+
+    actor = Actor.system_actor("bench")
+    latencies = []
+    for _ in range(runs):
+        started = time.time()
+        task = start("linear_4", actor, "latency")
+        while True:
+            row = Task.objects.filter(pk=task.pk).values("status", "completed_at").get()
+            if row["status"] == "complete":
+                break
+            if row["status"] == "failed":
+                raise RuntimeError("a linear_4 task failed")
+            time.sleep(0.002)
+        latencies.append((row["completed_at"].timestamp() - started) * 1000)
+    return summarize(latencies)
+
+
+def readiness_cost() -> dict[str, Any]:
+    """Per-step cost of settling steps of a 1,000-step vs a 10-step fan-out.
+
+    Runs in this process (no worker): every step of one task is executed
+    with the executor, timing the settle path, which includes readiness.
+    """
+    from workflows.actors import Actor
+    from workflows.engine.executor import claim_step, complete_attempt
+    from workflows.models import Step
+
+    actor = Actor.system_actor("bench-inproc")
+    out: dict[str, Any] = {}
+    for workflow in ("fan_10", "fan_1000"):
+        task = start(workflow, actor, "readiness")
+        timings = []
+        while True:
+            ready = list(
+                Step.objects.filter(task=task, status="enqueued").values_list(
+                    "pk", flat=True
+                )
+            )
+            if not ready:
+                break
+            for step_id in ready:
+                step = claim_step(step_id)
+                if step is None:  # the worker took it: skip, it is not ours to time
+                    continue
+                began = time.perf_counter()
+                complete_attempt(step=step, attempt=step.attempts, results={})
+                timings.append((time.perf_counter() - began) * 1000)
+        out[workflow] = {
+            "steps_timed": len(timings),
+            "mean_ms_per_step": statistics.fmean(timings),
+            "p99_ms": percentile(timings, 99),
+        }
+    out["ratio_1000_to_10"] = (
+        out["fan_1000"]["mean_ms_per_step"] / out["fan_10"]["mean_ms_per_step"]
+    )
+    return out
+
+
+def queries_per_step() -> dict[str, int]:
+    """SQL statements the executor issues for one step, start to settle."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from workflows.actors import Actor
+    from workflows.engine.executor import execute_step
+    from workflows.models import Step
+
+    actor = Actor.system_actor("bench-inproc")
+    out = {}
+    task = start("chain_10", actor, "queries")
+    for label, name in (("first_of_chain", "s0"), ("middle_of_chain", "s1")):
+        step_id = Step.objects.get(task=task, name=name).pk
+        if label == "middle_of_chain":
+            pass  # s1 was enqueued by s0's completion
+        with CaptureQueriesContext(connection) as captured:
+            outcome = execute_step(step_id)
+        if outcome != "complete":
+            raise RuntimeError(f"bench step {name} ended {outcome}")
+        out[label] = len(captured.captured_queries)
+    with CaptureQueriesContext(connection) as captured:
+        start("noop_1", actor, "queries")
+    out["task_start_1_step"] = len(captured.captured_queries)
+    return out
+
+
+def insert_history(count: int) -> float:
+    """Insert ``count`` finished historical tasks (with steps and transitions)."""
+    from django.db import connection
+
+    from workflows.models import WorkflowDefinition
+
+    definition = WorkflowDefinition.objects.get(namespace__slug="bench", name="noop_1")
+    template = definition.step_templates.get()
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO workflows_task (id, namespace_id, definition_id, status, context,
+                initiator_label, source_system, reason, tags, correlation_id,
+                idempotency_key, request_hash, created_at, updated_at, started_at,
+                completed_at)
+            SELECT gen_random_uuid(), %s, %s, 'complete', '{}', 'history', '', 'history',
+                '[]', md5(i::text), NULL, '', ts, ts, ts, ts + interval '40 ms'
+            FROM (SELECT i, now() - (i * interval '1 second') AS ts
+                  FROM generate_series(1, %s) AS i) AS g
+            """,
+            [definition.namespace_id, definition.pk, count],
+        )
+        cursor.execute(
+            """
+            INSERT INTO workflows_step (id, task_id, template_id, name, status, attempts,
+                max_attempts, results, created_at, updated_at, started_at, completed_at,
+                enqueued_at, decision, decision_comment)
+            SELECT gen_random_uuid(), t.id, %s, 'only', 'complete', 1, 3, '{}',
+                t.created_at, t.created_at, t.created_at, t.completed_at, t.created_at,
+                '', ''
+            FROM workflows_task t WHERE t.reason = 'history'
+            """,
+            [template.pk],
+        )
+        cursor.execute(
+            """
+            INSERT INTO workflows_steptransition (created_at, from_status, to_status,
+                actor_label, reason, metadata, step_id, attempt)
+            SELECT s.created_at, x.f, x.t, 'system:worker', '', '{}', s.id, 1
+            FROM workflows_step s
+            JOIN workflows_task t ON t.id = s.task_id AND t.reason = 'history'
+            CROSS JOIN (VALUES ('enqueued', 'in_progress'), ('in_progress', 'complete'))
+                AS x(f, t)
+            """
+        )
+        cursor.execute(
+            """
+            INSERT INTO workflows_tasktransition (created_at, from_status, to_status,
+                actor_label, reason, metadata, task_id)
+            SELECT created_at, 'in_progress', 'complete', 'system:worker', '', '{}', id
+            FROM workflows_task WHERE reason = 'history'
+            """
+        )
+        cursor.execute("ANALYZE")
+    return time.perf_counter() - began
+
+
+# --- the API -------------------------------------------------------------------------
+
+
+def api_latency(clients: int, per_client: int) -> dict[str, Any]:
+    """p50/p99 of POST and GET /api/v1/tasks/ under ``clients`` concurrent clients."""
+    import socket
+
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from namespaces.models import Namespace
+    from namespaces.services import membership_grant, team_roles_ensure
+    from workflows.actors import Actor
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-api")
+    namespace = Namespace.objects.get(slug="bench")
+    team_roles_ensure(namespace=namespace)
+    membership_grant(
+        namespace=namespace,
+        user=user,
+        role="operator",
+        actor=Actor.system_actor("bench"),
+    )
+    token = str(AccessToken.for_user(user))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "tasker_project.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "4",
+            "--access-logfile",
+            "-",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "bench-only",
+            "DJANGO_SSL_REDIRECT": "0",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        import urllib.request
+
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/schema/", timeout=1
+                )
+                break
+            except Exception:
+                time.sleep(0.2)
+        results: dict[str, Any] = {
+            "clients": clients,
+            "requests_per_client": per_client,
+        }
+        body = json.dumps(
+            {
+                "namespace": "bench",
+                "workflow": "noop_1",
+                "context": {},
+                "reason": "api-{n}",
+            }
+        )
+        for name, method, url, payload in (
+            ("post_tasks", "POST", f"http://127.0.0.1:{port}/api/v1/tasks/", body),
+            (
+                "get_tasks",
+                "GET",
+                f"http://127.0.0.1:{port}/api/v1/tasks/?namespace=bench",
+                None,
+            ),
+        ):
+            # A short warm-up so every gunicorn worker has loaded the app.
+            load(url, method, payload, token, clients, 3)
+            out = load(url, method, payload, token, clients, per_client)
+            statuses = out["statuses"]
+            latencies = out["latencies_ms"]
+            results[name] = {
+                **summarize(latencies),
+                "requests_per_second": len(latencies) / out["seconds"],
+                "statuses": statuses,
+            }
+        return results
+    finally:
+        import signal
+
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+
+def load(
+    url: str, method: str, body: str | None, token: str, clients: int, per: int
+) -> dict:
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "loadgen.py"),
+        url,
+        "--method",
+        method,
+        "--token",
+        token,
+        "--clients",
+        str(clients),
+        "--requests",
+        str(per),
+    ]
+    if body is not None:
+        cmd += ["--body", body]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600)
+    return json.loads(out.stdout)
+
+
+def list_query_counts() -> dict[str, int]:
+    """SQL queries of one GET /api/v1/tasks/ page, with 10 and 10,000 tasks visible."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from namespaces.models import Namespace
+    from namespaces.services import membership_grant, team_roles_ensure
+    from workflows.actors import Actor
+
+    actor = Actor.system_actor("bench")
+    counts = {}
+    for size in (10, 10_000):
+        namespace, _ = Namespace.objects.get_or_create(
+            slug=f"bench_list_{size}", defaults={"name": f"list {size}"}
+        )
+        team_roles_ensure(namespace=namespace)
+        from django.db import connection as conn
+
+        from workflows.models import WorkflowDefinition
+
+        definition = WorkflowDefinition.objects.get(
+            namespace__slug="bench", name="noop_1"
+        )
+        with conn.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO workflows_task (id, namespace_id, definition_id, status, context,
+                    initiator_label, source_system, reason, tags, correlation_id,
+                    request_hash, created_at, updated_at)
+                SELECT gen_random_uuid(), %s, %s, 'complete', '{}', 'bench', '', 'list',
+                    '[]', md5(i::text), '', now(), now()
+                FROM generate_series(1, %s) AS i
+                """,
+                [namespace.pk, definition.pk, size],
+            )
+        user, _ = get_user_model().objects.get_or_create(username=f"bench-list-{size}")
+        membership_grant(namespace=namespace, user=user, role="viewer", actor=actor)
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(user)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get("/api/v1/tasks/", HTTP_ACCEPT="application/json")
+        if response.status_code != 200:
+            raise RuntimeError(f"list request failed: {response.content[:500]!r}")
+        counts[f"tasks_{size}"] = len(captured.captured_queries)
+    return counts
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def main() -> None:
+    began = time.perf_counter()
+    log(f"recreating database {DB_NAME}")
+    recreate_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    call_command("sync_workflows", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    import redis
+
+    redis.Redis.from_url(BROKER).flushdb()
+    redis.Redis.from_url(os.environ["TASKER_BENCH_REDIS"]).flushdb()
+
+    n = 400 if QUICK else 2000
+    results: dict[str, Any] = {"machine": machine(), "quick": QUICK}
+    worker = Worker()
+    worker.start()
+    try:
+        log("raw Celery throughput")
+        raw_throughput(200)  # warm-up
+        results["raw_throughput"] = raw_throughput(n)
+        log("raw Celery 4-chain latency")
+        raw_chain_latency(20)
+        results["raw_chain_latency"] = raw_chain_latency(60 if QUICK else 300)
+
+        log("engine (a) independent 1-step tasks")
+        engine_throughput("noop_1", 50, 1)  # warm-up
+        results["engine_a"] = engine_throughput("noop_1", n, 1)
+        log("engine (b) 10-step chains")
+        results["engine_b"] = engine_throughput("chain_10", n // 10, 10)
+        log("engine (c) one 1,000-step fan-out/fan-in")
+        results["engine_c"] = engine_throughput("fan_1000", 1, 1000)
+        log("engine linear-4 latency")
+        results["engine_latency"] = engine_latency(60 if QUICK else 300)
+
+        log("API latency at 20 clients")
+        results["api"] = api_latency(20, 10 if QUICK else 40)
+    finally:
+        worker.stop()
+
+    log("readiness cost and SQL per step, in process")
+    results["readiness"] = readiness_cost()
+    results["queries_per_step"] = queries_per_step()
+
+    worker.start()
+    try:
+        growth_n = 300 if QUICK else 1000
+        log("growth: per-step overhead on an empty history")
+        empty = engine_throughput("noop_1", growth_n, 1)
+        history = 100_000 if QUICK else 1_000_000
+        log(f"growth: inserting {history:,} historical tasks")
+        insert_seconds = insert_history(history)
+        log("growth: per-step overhead with the history")
+        full = engine_throughput("noop_1", growth_n, 1)
+        results["growth"] = {
+            "history_tasks": history,
+            "insert_seconds": insert_seconds,
+            "empty_ms_per_step": 1000 / empty["steps_per_second"],
+            "full_ms_per_step": 1000 / full["steps_per_second"],
+            "ratio": empty["steps_per_second"] / full["steps_per_second"],
+        }
+    finally:
+        worker.stop()
+
+    log("SQL queries per list request")
+    results["list_queries"] = list_query_counts()
+    results["seconds"] = time.perf_counter() - began
+    from bench.report import write_report
+
+    write_report(results)
+    log(f"done in {results['seconds']:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
