@@ -70,6 +70,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             error_body("request_too_large", "request body is too large"),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, RecursionError) and "decoding a JSON" in str(exc):
+        # The JSON parser gives up on very deep nesting; the input is at fault.
+        return Response(
+            error_body("parse_error", "JSON parse error - nested too deeply"),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

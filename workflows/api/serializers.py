@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -12,6 +13,40 @@ from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Step, Task, WorkflowDefinition
 
 MAX_TAGS = 20
+MAX_JSON_DEPTH = 64
+
+
+def _json_problems(value: Any, path: str, depth: int) -> dict[str, list[str]]:
+    if depth > MAX_JSON_DEPTH:
+        return {path or "$": [f"Nested deeper than {MAX_JSON_DEPTH} levels."]}
+    problems: dict[str, list[str]] = {}
+    if isinstance(value, float) and not math.isfinite(value):
+        problems[path or "$"] = ["Numbers must be finite."]
+    elif isinstance(value, str) and "\x00" in value:
+        problems[path or "$"] = ["Null characters are not allowed."]
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                problems[sub] = ["Null characters are not allowed in keys."]
+            problems |= _json_problems(item, sub, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            sub = f"{path}.{index}" if path else str(index)
+            problems |= _json_problems(item, sub, depth + 1)
+    return problems
+
+
+def storable_json(value: Any) -> None:
+    """Refuse JSON that cannot be stored or rendered back.
+
+    Python's parser turns ``1e999`` into infinity, which no JSON column
+    stores; PostgreSQL's jsonb refuses ``\\u0000``; and very deep nesting
+    exhausts the recursion of every later reader.
+    """
+    problems = _json_problems(value, "", 0)
+    if problems:
+        raise serializers.ValidationError(problems)
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -147,7 +182,7 @@ class TaskCreateSerializer(serializers.Serializer):
         allow_null=True,
         error_messages={"invalid": "Use MAJOR.MINOR.PATCH."},
     )
-    context = serializers.DictField()
+    context = serializers.DictField(validators=[storable_json])
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=50),
@@ -172,7 +207,7 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class ResolveSerializer(ReasonSerializer):
-    results = serializers.DictField()
+    results = serializers.DictField(validators=[storable_json])
 
 
 class DecisionSerializer(serializers.Serializer):

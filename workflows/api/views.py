@@ -35,6 +35,7 @@ ERRORS = {
         404: "No such object, or one in a namespace you cannot see.",
         409: "Conflict: illegal state change or idempotency key reuse.",
         413: "Request body too large.",
+        415: "Unsupported media type: send application/json.",
         429: "Throttled.",
     }.items()
 }
@@ -43,6 +44,11 @@ ERRORS = {
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
     """Return the documented error responses for ``codes`` (plus 401 and 429)."""
     return {code: ERRORS[code] for code in sorted({401, 429, *codes})}
+
+
+def body_errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """Return the documented errors of an endpoint that reads a JSON body."""
+    return errors(400, 413, 415, *codes)
 
 
 def actor_of(request: Request) -> Actor:
@@ -79,6 +85,16 @@ def _namespace_body(namespace, user) -> dict[str, Any]:
     }
 
 
+class NamespacePathView(APIView):
+    """A view looked up by names in its path: slug, workflow name, version."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # No name holds a NUL, and PostgreSQL refuses one even in a lookup.
+        if any("\x00" in str(value) for value in kwargs.values()):
+            raise NotFound("no such object")
+
+
 class NamespaceListView(APIView):
     @extend_schema(responses={200: s.NamespaceSerializer(many=True), **errors()})
     def get(self, request: Request) -> Response:
@@ -87,7 +103,7 @@ class NamespaceListView(APIView):
         return Response([_namespace_body(ns, request.user) for ns in namespaces])
 
 
-class NamespaceDetailView(APIView):
+class NamespaceDetailView(NamespacePathView):
     @extend_schema(responses={200: s.NamespaceSerializer, **errors(404)})
     def get(self, request: Request, slug: str) -> Response:
         """Show one namespace and your roles in it."""
@@ -95,7 +111,7 @@ class NamespaceDetailView(APIView):
         return Response(_namespace_body(namespace, request.user))
 
 
-class WorkflowListView(APIView):
+class WorkflowListView(NamespacePathView):
     @extend_schema(
         responses={200: s.WorkflowSummarySerializer(many=True), **errors(404)}
     )
@@ -120,7 +136,7 @@ class WorkflowListView(APIView):
         return Response(list(workflows.values()))
 
 
-class VersionListView(APIView):
+class VersionListView(NamespacePathView):
     @extend_schema(
         responses={200: s.VersionSummarySerializer(many=True), **errors(404)}
     )
@@ -134,7 +150,7 @@ class VersionListView(APIView):
         return Response(s.VersionSummarySerializer(definitions, many=True).data)
 
 
-class VersionDetailView(APIView):
+class VersionDetailView(NamespacePathView):
     @extend_schema(responses={200: s.VersionDetailSerializer, **errors(404)})
     def get(self, request: Request, slug: str, name: str, version: str) -> Response:
         """Show one version: steps, the DAG and the context JSON Schema."""
@@ -241,18 +257,18 @@ class TaskListView(APIView):
         responses={
             201: s.TaskDetailSerializer,
             200: s.TaskDetailSerializer,
-            **errors(400, 403, 404, 409, 413),
+            **body_errors(403, 404, 409),
         },
     )
     def post(self, request: Request) -> Response:
         """Start a task of a workflow version (the default unless `version`)."""
         data = validated(s.TaskCreateSerializer, request.data)
         key = request.headers.get("Idempotency-Key")
-        if key is not None and not (0 < len(key) <= 200):
+        if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
             raise TaskerError(
-                "Idempotency-Key must be 1 to 200 characters",
+                "Idempotency-Key must be 1 to 200 printable characters",
                 code="invalid",
-                fields={"Idempotency-Key": ["Must be 1 to 200 characters."]},
+                fields={"Idempotency-Key": ["Must be 1 to 200 printable characters."]},
             )
         task = services.task_start(
             namespace=data["namespace"],
@@ -281,7 +297,7 @@ class TaskDetailView(APIView):
 class TaskCancelView(APIView):
     @extend_schema(
         request=s.ReasonSerializer,
-        responses={200: s.TaskDetailSerializer, **errors(400, 403, 404, 409)},
+        responses={200: s.TaskDetailSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str) -> Response:
         """Cancel a task and its unfinished steps (operator)."""
@@ -312,7 +328,7 @@ class StepDetailView(APIView):
 class StepRetryView(APIView):
     @extend_schema(
         request=s.ReasonSerializer,
-        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+        responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Retry a failed step with a fresh budget of attempts (operator)."""
@@ -327,7 +343,7 @@ class StepRetryView(APIView):
 class StepResolveView(APIView):
     @extend_schema(
         request=s.ResolveSerializer,
-        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+        responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Resolve a pending or failed step with supplied results (operator)."""
@@ -345,7 +361,7 @@ class StepResolveView(APIView):
 class StepApproveView(APIView):
     @extend_schema(
         request=s.DecisionSerializer,
-        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+        responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Approve a step waiting for approval (approver, not the initiator)."""
@@ -360,7 +376,7 @@ class StepApproveView(APIView):
 class StepRejectView(APIView):
     @extend_schema(
         request=s.DecisionSerializer,
-        responses={200: s.StepSerializer, **errors(400, 403, 404, 409)},
+        responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Reject a step waiting for approval; the task fails (approver)."""
@@ -389,7 +405,7 @@ class ApprovalListView(APIView):
 # --- authentication --------------------------------------------------------------
 
 
-@extend_schema(responses={200: s.TokenPairSerializer, **errors(400)}, auth=[])
+@extend_schema(responses={200: s.TokenPairSerializer, **body_errors()}, auth=[])
 class TokenObtainView(TokenObtainPairView):
     """Exchange a username and password for an access and a refresh token."""
 
@@ -397,11 +413,11 @@ class TokenObtainView(TokenObtainPairView):
     throttle_scope = "auth"
 
 
-@extend_schema(auth=[], responses={200: s.TokenPairSerializer, **errors(400)})
+@extend_schema(auth=[], responses={200: s.TokenPairSerializer, **body_errors()})
 class TokenRefreshRotateView(TokenRefreshView):
     """Exchange a refresh token for a new pair; the old refresh token is revoked."""
 
 
-@extend_schema(auth=[], responses={200: None, **errors(400)})
+@extend_schema(auth=[], responses={200: None, **body_errors()})
 class TokenRevokeView(TokenBlacklistView):
     """Revoke a refresh token (log out)."""
