@@ -122,8 +122,9 @@ class StartSubtask:
     explicit cross-namespace grant, and the step waits in
     ``waiting_for_subtask`` until the child ends. The child's outcome
     completes or fails the step; the step's results carry the child task id,
-    its status, every child step's results, and ``outputs``: names mapped to
-    ``"<child step>.<result key>"`` paths copied to the top level.
+    its workflow and status, and ``outputs``: names mapped to
+    ``"<child step>.<result key>"`` paths copied from the child's results.
+    Nothing else of the child crosses into the calling team's namespace.
     """
 
     namespace: str

@@ -190,8 +190,6 @@ class UpdateTicketStatus(StepHandler):
             f"Refunded {dollars(amount)} as {refund_id} "
             f"(payments task {refund.get('child_task_id')})."
         )
-        if ctx.context.get("agent_notes"):
-            note += f" Agent notes: {ctx.context['agent_notes']}"
         inject_fault(ctx, system="support_desk")
         resolution = ticket_resolve(
             idempotency_key=ctx.idempotency_key,

@@ -44,7 +44,6 @@ def child_results(subtask: StartSubtask, task_id: str = "child-1") -> dict:
         "child_task_id": task_id,
         "child_workflow": "payments.process_refund@2.1.0",
         "child_status": "complete",
-        "child_results": child,
         "refund_id": child["process_gateway_refund"]["refund_id"],
     }
 

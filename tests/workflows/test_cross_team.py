@@ -164,7 +164,9 @@ class TestSubworkflow:
         assert call.status == StepStatus.COMPLETE
         assert call.results["child_task_id"] == str(child.pk)
         assert call.results["child_status"] == "complete"
-        assert call.results["value"] == call.results["child_results"]["third"]["value"]
+        assert call.results["value"] == step_of(child, "third").results["value"]
+        # Only the declared outputs cross over, not the other team's results.
+        assert "child_results" not in call.results
         assert call.results["missing"] is None
         task.refresh_from_db()
         assert task.status == TaskStatus.COMPLETE

@@ -254,7 +254,8 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         if obj.deprecated:
             return "deprecated"
         return format_html(
-            '<a class="button" href="{}">Start a task</a>', start_url(obj)
+            '<a class="button" style="white-space: nowrap" href="{}">Start a task</a>',
+            start_url(obj),
         )
 
     @admin.display(description="lifecycle")

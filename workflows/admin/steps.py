@@ -36,6 +36,15 @@ from workflows.errors import NotFound, PermissionDenied, TaskerError
 from workflows.models import Step, StepKind, StepTransition
 from workflows.services import step_resolve, step_retry
 
+
+class TaskStatusFilter(admin.ChoicesFieldListFilter):
+    """The status of the step's task, titled apart from the step's own status."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "task status"
+
+
 RESOLVABLE = frozenset({StepStatus.PENDING, StepStatus.FAILED})
 
 
@@ -79,7 +88,7 @@ class StepAdmin(
         "status",
         ("task__namespace", NamespaceFilter),
         "template__kind",
-        "task__status",
+        ("task__status", TaskStatusFilter),
     )
     list_select_related = ("task__definition__namespace", "template")
     search_fields = (

@@ -138,7 +138,6 @@ def settle_parent_step(*, child: Task) -> str | None:
                 "child_task_id": str(child.pk),
                 "child_workflow": str(child.definition),
                 "child_status": child.status,
-                "child_results": child_results,
                 **_outputs(child_results, request.get("outputs") or {}),
             }
             moved = step_transition(
