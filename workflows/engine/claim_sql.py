@@ -13,16 +13,25 @@ from typing import Any
 
 from django.db import connection
 
-from workflows.models import Step, StepTemplate
+from workflows.models import Step, StepTemplate, StepTransition
 
+# PostgreSQL also writes the transition row in the same statement.
 _POSTGRESQL = """
-UPDATE {step} SET status = 'in_progress', attempts = {step}.attempts + 1,
-    lease_expires_at = STATEMENT_TIMESTAMP()
-        + make_interval(secs => t.timeout_seconds + %s),
-    started_at = STATEMENT_TIMESTAMP(), updated_at = STATEMENT_TIMESTAMP()
-FROM {template} AS t
-WHERE {step}.id = %s AND {step}.status = 'enqueued' AND t.id = {step}.template_id
-RETURNING {step}.attempts
+WITH claimed AS (
+    UPDATE {step} SET status = 'in_progress', attempts = {step}.attempts + 1,
+        lease_expires_at = STATEMENT_TIMESTAMP()
+            + make_interval(secs => t.timeout_seconds + %s),
+        started_at = STATEMENT_TIMESTAMP(), updated_at = STATEMENT_TIMESTAMP()
+    FROM {template} AS t
+    WHERE {step}.id = %s AND {step}.status = 'enqueued' AND t.id = {step}.template_id
+    RETURNING {step}.id, {step}.attempts
+)
+INSERT INTO {transition} (created_at, from_status, to_status, actor_id,
+    actor_label, reason, metadata, step_id, attempt)
+SELECT STATEMENT_TIMESTAMP(), 'enqueued', 'in_progress', NULL, %s, 'claimed',
+    '{{}}'::jsonb, id, attempts
+FROM claimed
+RETURNING attempt
 """
 
 _SQLITE = """
@@ -37,14 +46,35 @@ RETURNING attempts
 """
 
 
-def claim_update(step_id: Any, grace_seconds: int) -> int | None:
-    """Claim ``step_id`` if it is enqueued; return its new attempt number or None."""
-    template = _POSTGRESQL if connection.vendor == "postgresql" else _SQLITE
-    sql = template.format(
-        step=Step._meta.db_table, template=StepTemplate._meta.db_table
-    )
+def claim_update(step_id: Any, grace_seconds: int, actor_label: str) -> int | None:
+    """Claim ``step_id`` if it is enqueued; return its new attempt number or None.
+
+    Writes the claim's transition row too (PostgreSQL: in the same
+    statement; SQLite: right after it, in the caller's transaction).
+    """
+    tables = {
+        "step": Step._meta.db_table,
+        "template": StepTemplate._meta.db_table,
+        "transition": StepTransition._meta.db_table,
+    }
     pk = Step._meta.pk.get_db_prep_value(step_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [grace_seconds, pk])
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                _POSTGRESQL.format(**tables), [grace_seconds, pk, actor_label]
+            )
+            row = cursor.fetchone()
+            return row[0] if row else None
+        cursor.execute(_SQLITE.format(**tables), [grace_seconds, pk])
         row = cursor.fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    StepTransition.objects.create(
+        step_id=step_id,
+        from_status="enqueued",
+        to_status="in_progress",
+        actor_label=actor_label,
+        attempt=row[0],
+        reason="claimed",
+    )
+    return row[0]

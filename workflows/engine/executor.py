@@ -19,13 +19,13 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 from django.utils.module_loading import import_string
 
 from workflows.actors import WORKER, Actor
-from workflows.engine import dispatch
+from workflows.engine import dispatch, settle_sql
 from workflows.engine.backoff import retry_delay
 from workflows.engine.claim_sql import claim_update
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
@@ -39,7 +39,7 @@ from workflows.handlers import (
     StartSubtask,
     StepContext,
 )
-from workflows.models import Step, StepKind, StepTransition
+from workflows.models import Step, StepKind
 
 logger = logging.getLogger(__name__)
 
@@ -146,17 +146,11 @@ def claim_step(step_id: Any) -> Step | None:
     transaction; no row changed means a duplicate or stale wake-up.
     """
     with transaction.atomic():
-        attempt = claim_update(step_id, settings.TASKER["LEASE_GRACE_SECONDS"])
+        attempt = claim_update(
+            step_id, settings.TASKER["LEASE_GRACE_SECONDS"], WORKER.label
+        )
         if attempt is None:
             return None
-        StepTransition.objects.create(
-            step_id=step_id,
-            from_status=StepStatus.ENQUEUED,
-            to_status=StepStatus.IN_PROGRESS,
-            actor_label=WORKER.label,
-            attempt=attempt,
-            reason="claimed",
-        )
     return Step.objects.select_related(
         "template", "task", "task__definition", "task__namespace"
     ).get(pk=step_id)
@@ -215,6 +209,8 @@ def complete_attempt(
     *, step: Step, attempt: int, results: dict[str, Any], actor: Actor = WORKER
 ) -> str:
     """Record success, enqueue ready children and finalize the task."""
+    if connection.vendor == "postgresql":
+        return _complete_attempt_postgresql(step, attempt, results, actor)
     with transaction.atomic():
         task = lock_task(step.task_id)
         done = step_transition(
@@ -233,17 +229,43 @@ def complete_attempt(
             step_name=step.name,
         )
         if not done:
-            logger.warning(
-                "step %s attempt %s finished after it lost its claim; result discarded",
-                step.pk,
-                attempt,
-            )
+            _log_fenced(step, attempt)
             return "fenced"
         if not enqueue_ready_children(task=task, step_id=step.pk, actor=actor):
             # A child just enqueued keeps the task open: only a step that
             # enqueued nothing can be the task's last.
             finalize_task(task=task, actor=actor)
     return "complete"
+
+
+def _complete_attempt_postgresql(
+    step: Step, attempt: int, results: dict[str, Any], actor: Actor
+) -> str:
+    """The same as the ORM path, in three statements (see settle_sql)."""
+    with transaction.atomic():
+        settle_sql.lock_task_status(step.task_id)
+        if not settle_sql.complete_step(
+            step_id=step.pk, attempt=attempt, results=results, actor_label=actor.label
+        ):
+            _log_fenced(step, attempt)
+            return "fenced"
+        ready = settle_sql.enqueue_ready(step_id=step.pk, actor_label=actor.label)
+        namespace = step.task.namespace.slug
+        for child_id, timeout in ready:
+            dispatch.publish_on_commit(
+                child_id, namespace_slug=namespace, timeout_seconds=timeout
+            )
+        if not ready:
+            finalize_task(task=lock_task(step.task_id), actor=actor)
+    return "complete"
+
+
+def _log_fenced(step: Step, attempt: int) -> None:
+    logger.warning(
+        "step %s attempt %s finished after it lost its claim; result discarded",
+        step.pk,
+        attempt,
+    )
 
 
 def error_record(exc: BaseException, attempt: int) -> dict[str, Any]:
