@@ -266,8 +266,10 @@ def build_schema_form(
 ) -> type[SchemaForm]:
     """Return a Form class with one field per property of ``schema``.
 
-    Required properties come first, in the schema's ``required`` order, then
-    the others in the order the schema lists them. ``example`` (the
+    Required properties come first, in the schema's ``required`` order (a
+    list keeps its order everywhere), then the others alphabetically:
+    PostgreSQL stores schemas as ``jsonb``, which does not keep key order,
+    so the schema's own property order cannot be relied on. ``example`` (the
     definition's example context) supplies initial values, else a
     property's ``default``.
     """
@@ -292,7 +294,7 @@ def build_schema_form(
         for p in (required_list if isinstance(required_list, list) else [])
         if p in properties
     ]
-    order = [*required, *(p for p in properties if p not in required)]
+    order = [*required, *sorted(p for p in properties if p not in required)]
     fields: dict[str, Any] = {
         prop: field_for_property(
             prop,
