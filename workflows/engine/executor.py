@@ -151,9 +151,20 @@ def claim_step(step_id: Any) -> Step | None:
         )
         if attempt is None:
             return None
-    return Step.objects.select_related(
-        "template", "task", "task__definition", "task__namespace"
-    ).get(pk=step_id)
+    return (
+        Step.objects.select_related(
+            "template", "task", "task__definition", "task__namespace"
+        )
+        # The definition's schema and example can be large and the handler
+        # never needs them: do not decode them on every step.
+        .defer(
+            "task__definition__context_schema",
+            "task__definition__example_context",
+            "task__definition__description",
+            "template__description",
+        )
+        .get(pk=step_id)
+    )
 
 
 def build_context(step: Step) -> StepContext:
