@@ -233,3 +233,50 @@ def _run_all(task: Task) -> Task:
             execute_step(step_id)
     task.refresh_from_db()
     return task
+
+
+@pytest.mark.django_db
+class TestReviewRegressions:
+    def test_child_task_carries_the_parents_initiator(self, granted, people):
+        alice, _carol = people
+        task = _run_all(
+            start("crossteam.parent", {"start": 1, "amount": 5}, actor=Actor.of(alice))
+        )
+        assert _child(task).initiator == alice
+
+    def test_an_approval_step_cannot_be_resolved_manually(self, granted, people):
+        """Resolving would let the initiator stand in for the approver."""
+        from workflows.errors import IllegalTransition
+        from workflows.services import step_resolve
+
+        _alice, carol = people
+        task = run_ready(
+            start(
+                "crossteam.parent", {"start": 1, "amount": 500}, actor=Actor.of(carol)
+            )
+        )
+        with pytest.raises(IllegalTransition, match="approval step"):
+            step_resolve(
+                step=step_of(task, "review"),
+                actor=Actor.of(carol),
+                results={"approved": True},
+            )
+        assert step_of(task, "review").status == StepStatus.WAITING_FOR_APPROVAL
+
+    def test_sweeper_settles_a_parent_whose_child_ended_unnoticed(self, granted):
+        from workflows.engine.sweeper import sweep
+
+        task = start("crossteam.parent", {"start": 1, "amount": 5})
+        for _ in range(3):  # prepare, review, call: the child is started
+            for step in task.steps.filter(status=StepStatus.ENQUEUED):
+                from workflows.engine.executor import execute_step
+
+                execute_step(step.pk)
+        child = _child(task)
+        # The child ends without the engine settling the parent (a crash).
+        Task.objects.filter(pk=child.pk).update(status=TaskStatus.FAILED)
+        assert step_of(task, "call").status == StepStatus.WAITING_FOR_SUBTASK
+        assert sweep().subtasks_settled == 1
+        call = step_of(task, "call")
+        assert call.status == StepStatus.FAILED
+        assert call.error["code"] == "subtask_failed"

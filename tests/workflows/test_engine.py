@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from tests.factories import start, step_of
@@ -391,3 +391,35 @@ def test_two_fan_in_completions_racing_enqueue_the_child_once(synced):
             ).count()
             == 1
         )
+
+
+@pytest.mark.django_db
+def test_results_that_cannot_be_stored_fail_the_step_permanently(synced):
+    """NaN or a NUL character would crash the database write: refuse them."""
+    from workflows.engine.executor import _checked_results
+    from workflows.handlers import PermanentError
+
+    step = step_of(start("testing.chain", {"start": 1}), "first")
+    for bad in ({"x": float("nan")}, {"x": "a\x00b"}):
+        with pytest.raises(PermanentError, match="JSON") as caught:
+            _checked_results(step, bad)
+        assert caught.value.code == "bad_results"
+
+
+@pytest.mark.django_db
+def test_task_lock_takes_only_the_task_row(synced):
+    """Locking a task must not lock its namespace, shared by every task."""
+    from django.test.utils import CaptureQueriesContext
+
+    from workflows.engine.progress import lock_task
+
+    task = start("testing.chain", {"start": 1})
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        lock_task(task.pk)
+    sql = next(
+        q["sql"] for q in captured.captured_queries if "workflows_task" in q["sql"]
+    )
+    if connection.features.has_select_for_update_of:
+        assert 'FOR UPDATE OF "workflows_task"' in sql
+    else:  # SQLite: the IMMEDIATE transaction is the lock; no row locks at all
+        assert "FOR UPDATE" not in sql

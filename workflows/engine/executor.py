@@ -104,7 +104,8 @@ def await_approval(*, step: Step, attempt: int, request: AwaitApproval) -> str:
     _require_kind(step, StepKind.APPROVAL, "wait for approval")
     details = dict(request.details)
     try:
-        json.dumps(details)
+        if "\\u0000" in json.dumps(details, allow_nan=False):
+            raise ValueError("a NUL character (\\u0000) cannot be stored")
     except (TypeError, ValueError) as exc:
         raise PermanentError(
             f"approval details of step '{step.name}' are not JSON-serialisable: {exc}",
@@ -207,7 +208,9 @@ def _checked_results(step: Step, results: Any) -> dict[str, Any]:
             code="bad_results",
         )
     try:
-        json.dumps(results)
+        text = json.dumps(results, allow_nan=False)
+        if "\\u0000" in text:
+            raise ValueError("a NUL character (\\u0000) cannot be stored")
     except (TypeError, ValueError) as exc:
         raise PermanentError(
             f"results of step '{step.name}' are not JSON-serialisable: {exc}",
@@ -288,10 +291,12 @@ def error_record(exc: BaseException, attempt: int) -> dict[str, Any]:
         code = getattr(exc, "code", None) or "unhandled_exception"
     return {
         "class": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": message,
+        "message": str(message).replace("\x00", ""),
         "code": code,
         "attempt": attempt,
-        "traceback": "".join(traceback.format_exception(exc))[-8000:],
+        "traceback": "".join(traceback.format_exception(exc))[-8000:].replace(
+            "\x00", ""
+        ),
     }
 
 

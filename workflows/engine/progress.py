@@ -21,7 +21,13 @@ from workflows.models import Task
 
 def lock_task(task_id: Any) -> Task:
     """Return the task row locked for update (SQLite: the write lock is held)."""
-    return Task.objects.select_for_update().select_related("namespace").get(pk=task_id)
+    # of=("self",): lock the task row only, never the joined namespace row,
+    # which every task of the namespace shares.
+    return (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("namespace")
+        .get(pk=task_id)
+    )
 
 
 def enqueue_ready_children(*, task: Task, step_id: Any, actor: Actor) -> list[Any]:

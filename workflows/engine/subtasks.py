@@ -25,6 +25,7 @@ from workflows.models import Step, Task
 logger = logging.getLogger(__name__)
 
 SUBWORKFLOW = Actor.system_actor("subworkflow")
+ENDED = (TaskStatus.COMPLETE, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 def begin_subtask(*, step: Step, attempt: int, request: StartSubtask) -> str:
@@ -83,14 +84,8 @@ def begin_subtask(*, step: Step, attempt: int, request: StartSubtask) -> str:
                 source_system=source.slug,
                 correlation_id=parent.correlation_id,
                 parent_step=step,
+                initiator=parent.initiator,
             )
-            if child.status in (
-                TaskStatus.COMPLETE,
-                TaskStatus.FAILED,
-                TaskStatus.CANCELLED,
-            ):
-                # A retried step found a child that already ended.
-                settle_parent_step(child=child)
     except TaskerError as exc:
         detail = "".join(
             f"; {path}: {', '.join(msgs)}" for path, msgs in exc.fields.items()
@@ -99,6 +94,12 @@ def begin_subtask(*, step: Step, attempt: int, request: StartSubtask) -> str:
             f"cannot start subworkflow {label}: {exc.message}{detail}"[:2000],
             code=exc.code,
         ) from exc
+    # A retried step may have found a child that already ended, or the child
+    # may end between its own finalize and this commit: settle now (a no-op
+    # unless the step is still waiting). The sweeper covers a crash here.
+    child.refresh_from_db(fields=["status"])
+    if child.status in ENDED:
+        settle_parent_step(child=Task.objects.get(pk=child.pk))
     return "waiting_for_subtask"
 
 
@@ -160,11 +161,12 @@ def settle_parent_step(*, child: Task) -> str | None:
                 .values("name", "error")
                 .first()
             )
+            # Only the failing step's name and error code cross into the
+            # calling team; the other team's messages stay in its namespace.
             cause = ""
-            if failed and failed["error"]:
-                cause = (
-                    f": step '{failed['name']}' {failed['error'].get('message', '')}"
-                )
+            if failed:
+                code = (failed["error"] or {}).get("code", "error")
+                cause = f" at step '{failed['name']}' ({code})"
             error = {
                 "class": "workflows.engine.subtasks.SubtaskFailed",
                 "code": f"subtask_{child.status}",

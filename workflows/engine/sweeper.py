@@ -22,9 +22,10 @@ from django.db.models.functions import Now
 from workflows.actors import SWEEPER
 from workflows.engine import dispatch
 from workflows.engine.executor import fail_attempt
-from workflows.engine.states import StepStatus
+from workflows.engine.states import StepStatus, TaskStatus
+from workflows.engine.subtasks import settle_parent_step
 from workflows.engine.transitions import step_transition
-from workflows.models import Step
+from workflows.models import Step, Task
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class SweepReport:
     retries_enqueued: int = 0
     republished: int = 0
     leases_expired: int = 0
+    subtasks_settled: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counts as a dict."""
@@ -55,6 +57,7 @@ class SweepReport:
             "retries_enqueued": self.retries_enqueued,
             "republished": self.republished,
             "leases_expired": self.leases_expired,
+            "subtasks_settled": self.subtasks_settled,
         }
 
 
@@ -141,4 +144,14 @@ def sweep() -> SweepReport:
         if outcome != "fenced":
             report.leases_expired += 1
             logger.warning("step %s (%s) lease expired: %s", step_id, name, outcome)
+
+    # 4. Subworkflow steps still waiting although their child task ended (a
+    #    crash between the child's end and the parent's settle).
+    ended_children = Task.objects.filter(
+        parent_step__status=StepStatus.WAITING_FOR_SUBTASK,
+        status__in=(TaskStatus.COMPLETE, TaskStatus.FAILED, TaskStatus.CANCELLED),
+    ).select_related("definition")[:batch]
+    for child in ended_children:
+        if settle_parent_step(child=child):
+            report.subtasks_settled += 1
     return report

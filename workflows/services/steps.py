@@ -17,7 +17,7 @@ from workflows.engine.progress import enqueue_ready_children, finalize_task, loc
 from workflows.engine.states import StepStatus, TaskStatus, step_can_move
 from workflows.engine.transitions import step_transition, task_transition
 from workflows.errors import ConcurrentChange, IllegalTransition, TaskerError
-from workflows.models import Step
+from workflows.models import Step, StepKind
 
 
 def _authorize_step(step: Step, actor: Actor, action: str) -> None:
@@ -68,6 +68,12 @@ def _step_retry(*, step: Step, actor: Actor, reason: str) -> Step:
             "enqueued_at": Now(),
             "next_attempt_at": None,
             "completed_at": None,
+            # A retried approval step asks again: the old decision is history
+            # (kept in its transition rows and the audit trail).
+            "decision": "",
+            "decided_by": None,
+            "decided_at": None,
+            "decision_comment": "",
         },
         step_name=current.name,
     ):
@@ -111,7 +117,14 @@ def step_resolve(*, step: Step, actor: Actor, results: Any, reason: str = "") ->
 @transaction.atomic
 def _step_resolve(*, step: Step, actor: Actor, results: Any, reason: str) -> Step:
     task = lock_task(step.task_id)
-    current = Step.objects.get(pk=step.pk)
+    current = Step.objects.select_related("template").get(pk=step.pk)
+    if current.template.kind == StepKind.APPROVAL:
+        # Resolving would let an operator — even the initiator — stand in
+        # for the approver, or overturn a rejection: four eyes forbid it.
+        raise IllegalTransition(
+            f"step '{current.name}' is an approval step: an approver decides it "
+            "(retry it to ask again), it cannot be resolved manually"
+        )
     if not step_can_move(current.status, StepStatus.RESOLVED_MANUALLY):
         raise IllegalTransition(
             f"step '{current.name}' is {current.status}; only a pending or failed "

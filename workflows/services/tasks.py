@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -42,6 +43,8 @@ from workflows.errors import (
     TaskerError,
 )
 from workflows.models import Step, StepEdge, StepTransition, Task, WorkflowDefinition
+
+logger = logging.getLogger(__name__)
 
 
 def definition_resolve(
@@ -122,13 +125,16 @@ def task_start(
     source_system: str = "",
     correlation_id: str | None = None,
     parent_step: Step | None = None,
+    initiator: Any = None,
 ) -> Task:
     """Start one task: validate, create its steps, enqueue its roots.
 
     With ``idempotency_key``, the same key and payload return the task the
     first call created (``task.was_created`` is False); the same key with
     another payload raises :class:`IdempotencyConflict`. Nothing is written
-    when anything is refused.
+    when anything is refused. ``initiator`` records on whose behalf a system
+    actor starts the task (a child task carries its parent's initiator, so
+    four eyes hold across teams).
     """
     slug = namespace.slug if isinstance(namespace, Namespace) else namespace
     tags = list(tags or [])
@@ -215,6 +221,7 @@ def task_start(
                 or str(context.get("correlation_id") or "")
                 or uuid.uuid4().hex,
                 parent_step=parent_step,
+                initiator=initiator,
             )
     except IntegrityError:
         # A concurrent start with the same key won the unique constraint.
@@ -258,6 +265,7 @@ def _create_task(
     source_system: str,
     correlation_id: str,
     parent_step: Step | None,
+    initiator: Any = None,
 ) -> Task:
     templates = list(definition.step_templates.all())
     now = timezone.now()
@@ -266,8 +274,10 @@ def _create_task(
         definition=definition,
         status=TaskStatus.IN_PROGRESS,
         context=context,
-        initiator=actor.user,
-        initiator_label=actor.label,
+        initiator=initiator if initiator is not None else actor.user,
+        initiator_label=(
+            initiator.get_username() if initiator is not None else actor.label
+        ),
         source_system=source_system,
         reason=reason,
         tags=tags,
@@ -348,20 +358,41 @@ def task_cancel(*, task: Task, actor: Actor, reason: str = "") -> Task:
         actor=actor, namespace=namespace, action=Action.CANCEL, target=f"task {task.pk}"
     )
     cancelled = _task_cancel(task=task, actor=actor, reason=reason)
-    children = Task.objects.filter(
-        parent_step__task=cancelled,
-        status__in=(TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.FAILED),
-    )
-    for child in children:
-        try:
-            _task_cancel(
-                task=child,
-                actor=Actor.system_actor("subworkflow"),
-                reason=f"parent task {cancelled.pk} cancelled",
-            )
-        except (IllegalTransition, ConcurrentChange):
-            continue  # it finished meanwhile; nothing to cancel
+    _cancel_descendants(cancelled)
     return cancelled
+
+
+def _cancel_descendants(root: Task) -> None:
+    """Cancel every unfinished task below ``root``, one transaction each.
+
+    Breadth-first over child tasks (and theirs). A child that finished or
+    changed meanwhile is skipped; an unexpected error on one child is logged
+    and does not stop the others.
+    """
+    unfinished = (TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.FAILED)
+    frontier = [root.pk]
+    while frontier:
+        children = list(
+            Task.objects.filter(parent_step__task_id__in=frontier).values_list(
+                "pk", "status"
+            )
+        )
+        frontier = [pk for pk, _ in children]
+        for child_id, status in children:
+            if status not in unfinished:
+                continue
+            try:
+                _task_cancel(
+                    task=Task(pk=child_id),
+                    actor=Actor.system_actor("subworkflow"),
+                    reason=f"ancestor task {root.pk} cancelled",
+                )
+            except (IllegalTransition, ConcurrentChange):
+                continue  # it finished meanwhile; nothing to cancel
+            except Exception:
+                logger.exception(
+                    "cancelling child task %s of %s failed", child_id, root.pk
+                )
 
 
 @transaction.atomic
