@@ -150,6 +150,25 @@ def write_report(r: dict[str, Any]) -> None:
         "worker runs the started tasks.",
         f"- The whole run took {r['seconds']:.0f} s.",
         "",
+        "## Where a step's time goes",
+        "",
+        f"cProfile of claim → run → settle for {r['profile']['steps']} no-op steps "
+        f"in one process ({r['profile']['ms_per_step_profiled']:.1f} ms/step under "
+        "the profiler, which inflates Python time):",
+        "",
+        "| share of own time | where |",
+        "|---|---|",
+        *[
+            f"| {share:.0%} | {group} |"
+            for group, share in r["profile"]["share"].items()
+        ],
+        "",
+        "Top functions by own time:",
+        "",
+        "```",
+        *r["profile"]["top"],
+        "```",
+        "",
         "## How to reproduce",
         "",
         "```sh",

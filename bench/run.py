@@ -313,6 +313,73 @@ def queries_per_step() -> dict[str, int]:
     return out
 
 
+def profile_hot_path(tasks: int = 20) -> dict[str, Any]:
+    """Profile claim → run → settle of ``tasks`` 10-step chains in this process.
+
+    Returns where the time goes, by module group, and the top functions by
+    own time, so the report can say what limits the engine.
+    """
+    import cProfile
+    import pstats
+
+    from workflows.actors import Actor
+    from workflows.engine.executor import execute_step
+    from workflows.models import Step
+
+    actor = Actor.system_actor("bench-profile")
+    ids = [start("chain_10", actor, "profile").pk for _ in range(tasks)]
+    profiler = cProfile.Profile()
+    steps = 0
+    began = time.perf_counter()
+    profiler.enable()
+    while True:
+        ready = list(
+            Step.objects.filter(task_id__in=ids, status="enqueued").values_list(
+                "pk", flat=True
+            )
+        )
+        if not ready:
+            break
+        for step_id in ready:
+            execute_step(step_id)
+            steps += 1
+    profiler.disable()
+    elapsed = time.perf_counter() - began
+    stats = pstats.Stats(profiler)
+    groups: dict[str, float] = {}
+    rows = []
+    for (filename, line, func), (
+        _cc,
+        _nc,
+        tottime,
+        _ct,
+        _callers,
+    ) in stats.stats.items():
+        if "psycopg" in filename or "{method 'execute'" in func:
+            group = "waiting on PostgreSQL (psycopg)"
+        elif "django/db" in filename:
+            group = "Django ORM (query building, model loading)"
+        elif "kombu" in filename or "celery" in filename or "redis" in filename:
+            group = "publishing to the broker"
+        elif "/workflows/" in filename:
+            group = "Tasker engine code"
+        else:
+            group = "other (stdlib, json, logging)"
+        groups[group] = groups.get(group, 0.0) + tottime
+        rows.append((tottime, f"{Path(filename).name}:{line}({func})"))
+    total = sum(groups.values()) or 1.0
+    rows.sort(reverse=True)
+    return {
+        "steps": steps,
+        "ms_per_step_profiled": elapsed / steps * 1000,
+        "share": {
+            k: round(v / total, 3)
+            for k, v in sorted(groups.items(), key=lambda i: -i[1])
+        },
+        "top": [f"{t / steps * 1000:.3f} ms/step  {name}" for t, name in rows[:12]],
+    }
+
+
 def insert_history(count: int) -> float:
     """Insert ``count`` finished historical tasks (with steps and transitions)."""
     from django.db import connection
@@ -594,6 +661,7 @@ def main() -> None:
     log("readiness cost and SQL per step, in process")
     results["readiness"] = readiness_cost()
     results["queries_per_step"] = queries_per_step()
+    results["profile"] = profile_hot_path()
 
     worker.start()
     try:
