@@ -61,13 +61,19 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     )
     for key, label in (("post_tasks", "POST"), ("get_tasks", "GET")):
         api = r["api"][key]
+        # A latency of refused requests measures nothing: every answer must
+        # be a success for the row to count.
+        answers = ", ".join(
+            f"{n}× {code}" for code, n in sorted(api["statuses"].items())
+        )
+        all_ok = all(str(code).startswith("2") for code in api["statuses"])
         rows.append(
             (
                 f"API {label} /api/v1/tasks/ p99",
                 f"{api['p99_ms']:.1f} ms (p50 {api['p50_ms']:.1f} ms, "
-                f"{api['requests_per_second']:.0f} req/s)",
-                "≤ 100 ms",
-                api["p99_ms"] <= 100,
+                f"{api['requests_per_second']:.0f} req/s; answers {answers})",
+                "≤ 100 ms, all 2xx",
+                api["p99_ms"] <= 100 and all_ok,
             )
         )
     counts = r["list_queries"]

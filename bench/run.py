@@ -37,7 +37,7 @@ os.environ.update(
     TASKER_THROTTLE_AUTH="1000000/min",
     # Production mode: DEBUG off (no per-query logging), a throwaway key.
     DJANGO_DEBUG="0",
-    DJANGO_SECRET_KEY="bench-only-not-a-secret",  # noqa: S106 - a throwaway key
+    DJANGO_SECRET_KEY="bench-only-throwaway-key-" + uuid.uuid4().hex,
     DJANGO_SSL_REDIRECT="0",
     DJANGO_SECURE_COOKIES="0",
 )
@@ -481,12 +481,7 @@ def api_latency(clients: int, per_client: int) -> dict[str, Any]:
             "warning",
         ],
         cwd=ROOT,
-        env={
-            **os.environ,
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "bench-only",
-            "DJANGO_SSL_REDIRECT": "0",
-        },
+        env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
