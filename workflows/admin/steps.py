@@ -30,7 +30,7 @@ from workflows.admin.common import (
     status_badge,
 )
 from workflows.admin.forms import ResolveStepForm, add_tasker_error
-from workflows.admin.tasks import RUNNING, child_tasks, my_approvals
+from workflows.admin.tasks import RUNNING, MyApprovalsLinkMixin, child_tasks
 from workflows.engine.states import STEP_TERMINAL, StepStatus
 from workflows.errors import NotFound, PermissionDenied, TaskerError
 from workflows.models import Step, StepKind, StepTransition
@@ -67,7 +67,11 @@ class StepTransitionInline(ReadOnlyInline):
 
 @admin.register(Step)
 class StepAdmin(
-    StepApprovalMixin, ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    MyApprovalsLinkMixin,
+    StepApprovalMixin,
+    ScopedAdminMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     """Steps are changed only by the engine and the services, never by a form."""
 
@@ -219,12 +223,6 @@ class StepAdmin(
         if obj is not None:
             return may(request, obj.task.namespace_id, Action.RETRY)
         return request.user.is_superuser or bool(namespace_ids(request, Action.RETRY))
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "my_approvals": my_approvals(request)}
-        return super().changelist_view(request, extra_context)
 
     def change_view(
         self,

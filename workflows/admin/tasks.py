@@ -56,6 +56,16 @@ def my_approvals(request: HttpRequest) -> dict[str, Any] | None:
     }
 
 
+class MyApprovalsLinkMixin:
+    """Show the "waiting for my approval" count on a changelist."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "my_approvals": my_approvals(request)}
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+
+
 def child_tasks(request: HttpRequest, step: Step) -> list[dict[str, Any]]:
     """Return the step's child tasks, linked only where the user may see them."""
     children = Task.objects.filter(parent_step=step).select_related(
@@ -130,7 +140,9 @@ class TaskTransitionInline(ReadOnlyInline):
 
 
 @admin.register(Task)
-class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class TaskAdmin(
+    MyApprovalsLinkMixin, ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """Tasks are changed only by the engine and the services, never by a form."""
 
     change_form_template = "admin/workflows/task/change_form.html"
@@ -241,12 +253,6 @@ class TaskAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if obj is not None:
             return may(request, obj.namespace_id, Action.CANCEL)
         return request.user.is_superuser or bool(namespace_ids(request, Action.CANCEL))
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), "my_approvals": my_approvals(request)}
-        return super().changelist_view(request, extra_context)
 
     def change_view(
         self,

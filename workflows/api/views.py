@@ -325,67 +325,96 @@ class StepDetailView(APIView):
         return step_response(request, step)
 
 
-class StepRetryView(APIView):
+class StepActionView(APIView):
+    """A POST that validates a body, finds a visible step and calls one service."""
+
+    def act(
+        self,
+        request: Request,
+        task_id: str,
+        step_id: str,
+        body: type,
+        perform: Any,
+    ) -> Response:
+        data = validated(body, request.data)
+        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
+        perform(step=step, actor=actor_of(request), data=data)
+        return step_response(request, step)
+
+
+class StepRetryView(StepActionView):
     @extend_schema(
         request=s.ReasonSerializer,
         responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Retry a failed step with a fresh budget of attempts (operator)."""
-        data = validated(s.ReasonSerializer, request.data)
-        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
-        services.step_retry(
-            step=step, actor=actor_of(request), reason=data.get("reason", "")
+        return self.act(
+            request,
+            task_id,
+            step_id,
+            s.ReasonSerializer,
+            lambda step, actor, data: services.step_retry(
+                step=step, actor=actor, reason=data.get("reason", "")
+            ),
         )
-        return step_response(request, step)
 
 
-class StepResolveView(APIView):
+class StepResolveView(StepActionView):
     @extend_schema(
         request=s.ResolveSerializer,
         responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Resolve a pending or failed step with supplied results (operator)."""
-        data = validated(s.ResolveSerializer, request.data)
-        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
-        services.step_resolve(
-            step=step,
-            actor=actor_of(request),
-            results=data["results"],
-            reason=data.get("reason", ""),
+        return self.act(
+            request,
+            task_id,
+            step_id,
+            s.ResolveSerializer,
+            lambda step, actor, data: services.step_resolve(
+                step=step,
+                actor=actor,
+                results=data["results"],
+                reason=data.get("reason", ""),
+            ),
         )
-        return step_response(request, step)
 
 
-class StepApproveView(APIView):
+class StepApproveView(StepActionView):
     @extend_schema(
         request=s.DecisionSerializer,
         responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Approve a step waiting for approval (approver, not the initiator)."""
-        data = validated(s.DecisionSerializer, request.data)
-        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
-        services.step_approve(
-            step=step, actor=actor_of(request), comment=data["comment"]
+        return self.act(
+            request,
+            task_id,
+            step_id,
+            s.DecisionSerializer,
+            lambda step, actor, data: services.step_approve(
+                step=step, actor=actor, comment=data["comment"]
+            ),
         )
-        return step_response(request, step)
 
 
-class StepRejectView(APIView):
+class StepRejectView(StepActionView):
     @extend_schema(
         request=s.DecisionSerializer,
         responses={200: s.StepSerializer, **body_errors(403, 404, 409)},
     )
     def post(self, request: Request, task_id: str, step_id: str) -> Response:
         """Reject a step waiting for approval; the task fails (approver)."""
-        data = validated(s.DecisionSerializer, request.data)
-        step = selectors.step_get(user=request.user, task_id=task_id, step_id=step_id)
-        services.step_reject(
-            step=step, actor=actor_of(request), comment=data["comment"]
+        return self.act(
+            request,
+            task_id,
+            step_id,
+            s.DecisionSerializer,
+            lambda step, actor, data: services.step_reject(
+                step=step, actor=actor, comment=data["comment"]
+            ),
         )
-        return step_response(request, step)
 
 
 class ApprovalListView(APIView):
