@@ -1,21 +1,72 @@
-"""The claim as one ``UPDATE … RETURNING`` statement, per database vendor.
+"""The claim: one ``UPDATE … RETURNING`` that also loads what the handler needs.
 
 The claim is the hottest statement of the engine: it moves a step
 ``enqueued → in_progress``, counts the attempt and sets the lease from the
 database clock (the step's timeout plus a grace period), and returns the
-new attempt number — the fencing token — in one round trip. The ORM cannot
-express ``RETURNING`` on an update, so the two dialects are written here.
+new attempt number — the fencing token. On PostgreSQL the same statement
+writes the claim's transition row and returns everything the attempt needs
+(the step's template, its task's context, namespace and definition, the
+results of its direct parents), so a step costs one round trip to start.
+SQLite runs the conditional UPDATE and then loads the rest with the ORM.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 
-from workflows.models import Step, StepTemplate, StepTransition
+from workflows.models import (
+    Step,
+    StepEdge,
+    StepTemplate,
+    StepTransition,
+    Task,
+    WorkflowDefinition,
+)
 
-# PostgreSQL also writes the transition row in the same statement.
+
+@dataclass(slots=True)
+class Claim:
+    """One claimed attempt of a step: the fencing token and the handler's inputs.
+
+    ``attempts`` is the attempt number this claim holds; every settle of the
+    attempt is fenced by it.
+    """
+
+    pk: Any
+    task_id: Any
+    name: str
+    attempts: int
+    max_attempts: int
+    kind: str
+    handler: str
+    handler_config: dict[str, Any]
+    timeout_seconds: int
+    has_dependencies: bool
+    context: dict[str, Any]
+    correlation_id: str
+    parent_step_id: Any
+    namespace_slug: str
+    workflow: str
+    version: str
+    dependency_results: dict[str, Any] = field(default_factory=dict)
+
+
+_TABLES = {
+    "step": Step._meta.db_table,
+    "template": StepTemplate._meta.db_table,
+    "transition": StepTransition._meta.db_table,
+    "edge": StepEdge._meta.db_table,
+    "task": Task._meta.db_table,
+    "definition": WorkflowDefinition._meta.db_table,
+    "namespace": Task._meta.get_field("namespace").related_model._meta.db_table,
+}
+
+# The subquery reads the parents' results from the statement's snapshot:
+# a child is enqueued only after its parents' completions committed.
 _POSTGRESQL = """
 WITH claimed AS (
     UPDATE {step} SET status = 'in_progress', attempts = {step}.attempts + 1,
@@ -24,14 +75,29 @@ WITH claimed AS (
         started_at = STATEMENT_TIMESTAMP(), updated_at = STATEMENT_TIMESTAMP()
     FROM {template} AS t
     WHERE {step}.id = %s AND {step}.status = 'enqueued' AND t.id = {step}.template_id
-    RETURNING {step}.id, {step}.attempts
+    RETURNING {step}.id, {step}.attempts, {step}.task_id, {step}.name,
+        {step}.max_attempts, {step}.template_id
+), logged AS (
+    INSERT INTO {transition} (created_at, from_status, to_status, actor_id,
+        actor_label, reason, metadata, step_id, attempt)
+    SELECT STATEMENT_TIMESTAMP(), 'enqueued', 'in_progress', NULL, %s, 'claimed',
+        '{{}}'::jsonb, id, attempts
+    FROM claimed
 )
-INSERT INTO {transition} (created_at, from_status, to_status, actor_id,
-    actor_label, reason, metadata, step_id, attempt)
-SELECT STATEMENT_TIMESTAMP(), 'enqueued', 'in_progress', NULL, %s, 'claimed',
-    '{{}}'::jsonb, id, attempts
-FROM claimed
-RETURNING attempt
+SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, t.kind, t.handler,
+    t.handler_config::text, t.timeout_seconds,
+    jsonb_array_length(t.depends_on) > 0,
+    k.context::text, k.correlation_id, k.parent_step_id, n.slug, d.name, d.version,
+    CASE WHEN jsonb_array_length(t.depends_on) > 0 THEN (
+        SELECT jsonb_object_agg(p.name, p.results)::text
+        FROM {edge} e JOIN {step} p ON p.id = e.parent_id
+        WHERE e.child_id = c.id
+    ) END
+FROM claimed c
+JOIN {template} t ON t.id = c.template_id
+JOIN {task} k ON k.id = c.task_id
+JOIN {definition} d ON d.id = k.definition_id
+JOIN {namespace} n ON n.id = k.namespace_id
 """
 
 _SQLITE = """
@@ -46,35 +112,106 @@ RETURNING attempts
 """
 
 
-def claim_update(step_id: Any, grace_seconds: int, actor_label: str) -> int | None:
-    """Claim ``step_id`` if it is enqueued; return its new attempt number or None.
+def claim(step_id: Any, grace_seconds: int, actor_label: str) -> Claim | None:
+    """Claim ``step_id`` if it is enqueued; return the attempt, or None.
 
-    Writes the claim's transition row too (PostgreSQL: in the same
-    statement; SQLite: right after it, in the caller's transaction).
+    Writes the claim's transition row too. Run it in autocommit mode (no
+    transaction open) so the claim is committed when it returns: the lease
+    must be visible to the sweeper while the handler runs.
     """
-    tables = {
-        "step": Step._meta.db_table,
-        "template": StepTemplate._meta.db_table,
-        "transition": StepTransition._meta.db_table,
-    }
     pk = Step._meta.pk.get_db_prep_value(step_id, connection)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
             cursor.execute(
-                _POSTGRESQL.format(**tables), [grace_seconds, pk, actor_label]
+                _POSTGRESQL.format(**_TABLES), [grace_seconds, pk, actor_label]
             )
             row = cursor.fetchone()
-            return row[0] if row else None
-        cursor.execute(_SQLITE.format(**tables), [grace_seconds, pk])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    StepTransition.objects.create(
-        step_id=step_id,
-        from_status="enqueued",
-        to_status="in_progress",
-        actor_label=actor_label,
-        attempt=row[0],
-        reason="claimed",
+        if row is None:
+            return None
+        return Claim(
+            pk=row[0],
+            task_id=row[1],
+            name=row[2],
+            attempts=row[3],
+            max_attempts=row[4],
+            kind=row[5],
+            handler=row[6],
+            handler_config=_json(row[7]) or {},
+            timeout_seconds=row[8],
+            has_dependencies=row[9],
+            context=_json(row[10]) or {},
+            correlation_id=row[11],
+            parent_step_id=row[12],
+            namespace_slug=row[13],
+            workflow=row[14],
+            version=row[15],
+            dependency_results=_json(row[16]) or {},
+        )
+    return _claim_sqlite(step_id, pk, grace_seconds, actor_label)
+
+
+def _json(value: Any) -> Any:
+    # Django registers jsonb to load as text; decode here, once.
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _claim_sqlite(
+    step_id: Any, pk: Any, grace_seconds: int, actor_label: str
+) -> Claim | None:
+    from django.db import transaction
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_SQLITE.format(**_TABLES), [grace_seconds, pk])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        StepTransition.objects.create(
+            step_id=step_id,
+            from_status="enqueued",
+            to_status="in_progress",
+            actor_label=actor_label,
+            attempt=row[0],
+            reason="claimed",
+        )
+    step = (
+        Step.objects.select_related(
+            "template", "task", "task__definition", "task__namespace"
+        )
+        .defer(
+            "task__definition__context_schema",
+            "task__definition__example_context",
+            "task__definition__description",
+            "template__description",
+        )
+        .get(pk=step_id)
     )
-    return row[0]
+    template, task = step.template, step.task
+    dependency_results = (
+        dict(
+            Step.objects.filter(child_edges__child_id=step.pk).values_list(
+                "name", "results"
+            )
+        )
+        if template.depends_on
+        else {}
+    )
+    return Claim(
+        pk=step.pk,
+        task_id=step.task_id,
+        name=step.name,
+        attempts=step.attempts,
+        max_attempts=step.max_attempts,
+        kind=template.kind,
+        handler=template.handler,
+        handler_config=template.handler_config,
+        timeout_seconds=template.timeout_seconds,
+        has_dependencies=bool(template.depends_on),
+        context=task.context,
+        correlation_id=task.correlation_id,
+        parent_step_id=task.parent_step_id,
+        namespace_slug=task.namespace.slug,
+        workflow=task.definition.name,
+        version=task.definition.version,
+        dependency_results=dependency_results,
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -25,12 +26,12 @@ from django.db.models.functions import Now
 from django.utils.module_loading import import_string
 
 from workflows.actors import WORKER, Actor
-from workflows.engine import dispatch, settle_sql
+from workflows.engine import claim_sql, dispatch, settle_sql
 from workflows.engine.backoff import retry_delay
-from workflows.engine.claim_sql import claim_update
+from workflows.engine.claim_sql import Claim
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus
-from workflows.engine.subtasks import begin_subtask
+from workflows.engine.subtasks import begin_subtask, settle_parent_step
 from workflows.engine.transitions import step_transition
 from workflows.handlers import (
     AwaitApproval,
@@ -39,7 +40,7 @@ from workflows.handlers import (
     StartSubtask,
     StepContext,
 )
-from workflows.models import Step, StepKind
+from workflows.models import Step, StepKind, Task
 
 logger = logging.getLogger(__name__)
 
@@ -69,37 +70,39 @@ def db_now_plus(seconds: float) -> ExpressionWrapper:
 
 def execute_step(step_id: Any) -> str:
     """Run one wake-up for ``step_id``; return what happened (for logs/tests)."""
-    step = claim_step(step_id)
-    if step is None and _wake_if_due(step_id):
-        step = claim_step(step_id)
-    if step is None:
+    claim = claim_step(step_id)
+    if claim is None and _wake_if_due(step_id):
+        claim = claim_step(step_id)
+    if claim is None:
         return "skipped"
-    attempt = step.attempts
+    attempt = claim.attempts
     try:
-        ctx = build_context(step)
-        handler = load_handler(step.template.handler)
+        ctx = build_context(claim)
+        handler = load_handler(claim.handler)
         outcome = handler.process(ctx)
         if isinstance(outcome, AwaitApproval):
-            return await_approval(step=step, attempt=attempt, request=outcome)
+            return await_approval(step=claim, attempt=attempt, request=outcome)
         if isinstance(outcome, StartSubtask):
-            _require_kind(step, StepKind.SUBWORKFLOW, "start a subtask")
-            return begin_subtask(step=step, attempt=attempt, request=outcome)
-        results = _checked_results(step, outcome)
+            _require_kind(claim, StepKind.SUBWORKFLOW, "start a subtask")
+            return begin_subtask(
+                step=load_step(claim.pk), attempt=attempt, request=outcome
+            )
+        results = _checked_results(claim, outcome)
     except Exception as exc:  # every handler error is recorded on the step
-        return fail_attempt(step=step, attempt=attempt, exc=exc)
-    return complete_attempt(step=step, attempt=attempt, results=results)
+        return fail_attempt(step=load_step(claim.pk), attempt=attempt, exc=exc)
+    return complete_attempt(step=claim, attempt=attempt, results=results)
 
 
-def _require_kind(step: Step, kind: str, what: str) -> None:
-    if step.template.kind != kind:
+def _require_kind(claim: Claim, kind: str, what: str) -> None:
+    if claim.kind != kind:
         raise PermanentError(
-            f"step '{step.name}' is a {step.template.kind} step and cannot {what}; "
+            f"step '{claim.name}' is a {claim.kind} step and cannot {what}; "
             f"declare it kind: {kind}",
             code="wrong_step_kind",
         )
 
 
-def await_approval(*, step: Step, attempt: int, request: AwaitApproval) -> str:
+def await_approval(*, step: Claim, attempt: int, request: AwaitApproval) -> str:
     """Park an approval step until a person decides; nothing polls it."""
     _require_kind(step, StepKind.APPROVAL, "wait for approval")
     details = dict(request.details)
@@ -140,24 +143,26 @@ def _wake_if_due(step_id: Any) -> bool:
     )
 
 
-def claim_step(step_id: Any) -> Step | None:
+def claim_step(step_id: Any) -> Claim | None:
     """Claim ``step_id`` for one attempt, or return None if someone else has it.
 
-    One conditional ``UPDATE … RETURNING`` and the transition row, in one
-    transaction; no row changed means a duplicate or stale wake-up.
+    One conditional ``UPDATE … RETURNING`` with the transition row (see
+    :mod:`workflows.engine.claim_sql`); no row changed means a duplicate or
+    stale wake-up.
     """
-    with transaction.atomic():
-        attempt = claim_update(
-            step_id, settings.TASKER["LEASE_GRACE_SECONDS"], WORKER.label
-        )
-        if attempt is None:
-            return None
+    return claim_sql.claim(
+        step_id, settings.TASKER["LEASE_GRACE_SECONDS"], WORKER.label
+    )
+
+
+def load_step(step_id: Any) -> Step:
+    """Return the step with what the failure, approval and subtask paths read."""
     return (
         Step.objects.select_related(
             "template", "task", "task__definition", "task__namespace"
         )
-        # The definition's schema and example can be large and the handler
-        # never needs them: do not decode them on every step.
+        # The definition's schema and example can be large and these paths
+        # never need them.
         .defer(
             "task__definition__context_schema",
             "task__definition__example_context",
@@ -168,36 +173,26 @@ def claim_step(step_id: Any) -> Step | None:
     )
 
 
-def build_context(step: Step) -> StepContext:
+def build_context(claim: Claim) -> StepContext:
     """Return the handler's view of this attempt."""
-    task = step.task
-    dependency_results = (
-        dict(
-            Step.objects.filter(child_edges__child_id=step.pk).values_list(
-                "name", "results"
-            )
-        )
-        if step.template.depends_on
-        else {}
-    )
     return StepContext(
-        task_id=str(task.pk),
-        step_id=str(step.pk),
-        step_name=step.name,
-        namespace=task.namespace.slug,
-        workflow=task.definition.name,
-        version=task.definition.version,
-        context=task.context,
-        dependency_results=dependency_results,
-        handler_config=step.template.handler_config,
-        attempt=step.attempts,
-        max_attempts=step.max_attempts,
-        idempotency_key=f"tasker:{task.pk}:{step.name}",
-        correlation_id=task.correlation_id,
+        task_id=str(claim.task_id),
+        step_id=str(claim.pk),
+        step_name=claim.name,
+        namespace=claim.namespace_slug,
+        workflow=claim.workflow,
+        version=claim.version,
+        context=claim.context,
+        dependency_results=claim.dependency_results,
+        handler_config=claim.handler_config,
+        attempt=claim.attempts,
+        max_attempts=claim.max_attempts,
+        idempotency_key=f"tasker:{claim.task_id}:{claim.name}",
+        correlation_id=claim.correlation_id,
     )
 
 
-def _checked_results(step: Step, results: Any) -> dict[str, Any]:
+def _checked_results(step: Claim, results: Any) -> dict[str, Any]:
     """Refuse results that are not a JSON object: a handler bug, not a fault."""
     if results is None:
         return {}
@@ -220,7 +215,7 @@ def _checked_results(step: Step, results: Any) -> dict[str, Any]:
 
 
 def complete_attempt(
-    *, step: Step, attempt: int, results: dict[str, Any], actor: Actor = WORKER
+    *, step: Claim, attempt: int, results: dict[str, Any], actor: Actor = WORKER
 ) -> str:
     """Record success, enqueue ready children and finalize the task."""
     if connection.vendor == "postgresql":
@@ -253,28 +248,37 @@ def complete_attempt(
 
 
 def _complete_attempt_postgresql(
-    step: Step, attempt: int, results: dict[str, Any], actor: Actor
+    claim: Claim, attempt: int, results: dict[str, Any], actor: Actor
 ) -> str:
-    """The same as the ORM path, in three statements (see settle_sql)."""
-    with transaction.atomic():
-        settle_sql.lock_task_status(step.task_id)
-        if not settle_sql.complete_step(
-            step_id=step.pk, attempt=attempt, results=results, actor_label=actor.label
-        ):
-            _log_fenced(step, attempt)
+    """The same as the ORM path, in one call of ``tasker_step_complete``.
+
+    Outside a transaction the call commits by itself (one round trip); a
+    subtask's completion also settles its parent step, in the same
+    transaction.
+    """
+    with transaction.atomic() if claim.parent_step_id else nullcontext():
+        settled = settle_sql.step_complete(
+            step_id=claim.pk,
+            task_id=claim.task_id,
+            attempt=attempt,
+            results=results,
+            actor=actor.label,
+        )
+        if settled.fenced:
+            _log_fenced(claim, attempt)
             return "fenced"
-        ready = settle_sql.enqueue_ready(step_id=step.pk, actor_label=actor.label)
-        namespace = step.task.namespace.slug
-        for child_id, timeout in ready:
+        for child_id, timeout in settled.ready:
             dispatch.publish_on_commit(
-                child_id, namespace_slug=namespace, timeout_seconds=timeout
+                child_id, namespace_slug=claim.namespace_slug, timeout_seconds=timeout
             )
-        if not ready:
-            finalize_task(task=lock_task(step.task_id), actor=actor)
+        if settled.task_status and claim.parent_step_id:
+            settle_parent_step(
+                child=Task.objects.select_related("definition").get(pk=claim.task_id)
+            )
     return "complete"
 
 
-def _log_fenced(step: Step, attempt: int) -> None:
+def _log_fenced(step: Claim | Step, attempt: int) -> None:
     logger.warning(
         "step %s attempt %s finished after it lost its claim; result discarded",
         step.pk,
