@@ -69,9 +69,9 @@ def task_list(
     created_before: datetime | None = None,
 ) -> QuerySet[Task]:
     """Return visible tasks, newest first, filtered."""
-    queryset = Task.objects.select_related(
-        "definition", "namespace", "initiator"
-    ).filter(namespace__in=namespaces_for(user, Action.VIEW))
+    queryset = Task.objects.select_related("definition", "namespace").filter(
+        namespace__in=namespaces_for(user, Action.VIEW)
+    )
     if namespace:
         queryset = queryset.filter(namespace__slug=namespace)
     if workflow:
@@ -83,6 +83,24 @@ def task_list(
     if created_before:
         queryset = queryset.filter(created_at__lt=created_before)
     return queryset.order_by("-created_at", "-id")
+
+
+def with_steps(queryset: QuerySet[Task]) -> QuerySet[Task]:
+    """Load each task's steps, in definition order, into ``task.ordered_steps``.
+
+    A plain list rather than the ``steps`` manager's cache: Django filters a
+    fresh queryset per task to fill that cache, which cost a list page more
+    than reading the steps did.
+    """
+    return queryset.prefetch_related(
+        Prefetch(
+            "steps",
+            queryset=Step.objects.select_related("template", "decided_by").order_by(
+                "template__position"
+            ),
+            to_attr="ordered_steps",
+        )
+    )
 
 
 def _steps_prefetch() -> Prefetch:

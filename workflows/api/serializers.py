@@ -355,7 +355,10 @@ class StepSerializer(serializers.Serializer):
 
 
 def _ordered_steps(task: Task) -> list[Step]:
-    return sorted(task.steps.all(), key=lambda s: s.template.position)
+    steps = getattr(task, "ordered_steps", None)  # see selectors.with_steps
+    if steps is None:
+        steps = task.steps.all()
+    return sorted(steps, key=lambda s: s.template.position)
 
 
 class TaskSerializer(serializers.Serializer):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
@@ -18,7 +17,7 @@ from rest_framework_simplejwt.views import (
     TokenRefreshView,
 )
 
-from namespaces.permissions import namespaces_for, user_roles
+from namespaces.permissions import namespace_ids_for, roles_snapshot, user_roles
 from namespaces.roles import Action
 from workflows import selectors, services
 from workflows.actors import Actor
@@ -60,9 +59,7 @@ def serializer_context(request: Request) -> dict[str, Any]:
     """Return the serializer context: the namespaces whose PII the caller sees."""
     return {
         "request": request,
-        "pii_namespace_ids": set(
-            namespaces_for(request.user, Action.VIEW_PII).values_list("pk", flat=True)
-        ),
+        "pii_namespace_ids": namespace_ids_for(request.user, Action.VIEW_PII),
     }
 
 
@@ -71,6 +68,14 @@ def validated(serializer_class: type, data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class ApiView(APIView):
+    """An API view whose request reads the caller's roles once, in one query."""
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with roles_snapshot():
+            return super().dispatch(request, *args, **kwargs)
 
 
 # --- namespaces and definitions -------------------------------------------------
@@ -85,7 +90,7 @@ def _namespace_body(namespace, user) -> dict[str, Any]:
     }
 
 
-class NamespacePathView(APIView):
+class NamespacePathView(ApiView):
     """A view looked up by names in its path: slug, workflow name, version."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -95,7 +100,7 @@ class NamespacePathView(APIView):
             raise NotFound("no such object")
 
 
-class NamespaceListView(APIView):
+class NamespaceListView(ApiView):
     @extend_schema(responses={200: s.NamespaceSerializer(many=True), **errors()})
     def get(self, request: Request) -> Response:
         """List the namespaces you hold a role in, with your roles."""
@@ -175,14 +180,6 @@ class TaskCursorPagination(CursorPagination):
     max_page_size = 200
 
 
-def _with_steps(queryset):
-    return queryset.prefetch_related(
-        Prefetch(
-            "steps", queryset=Step.objects.select_related("template", "decided_by")
-        )
-    )
-
-
 def _transitions(task: Task) -> list[dict[str, Any]]:
     rows = [
         {
@@ -218,7 +215,7 @@ def task_detail_response(request: Request, task_id: Any, code: int = 200) -> Res
     return Response(s.TaskDetailSerializer(task, context=context).data, status=code)
 
 
-class TaskListView(APIView):
+class TaskListView(ApiView):
     pagination_class = TaskCursorPagination
 
     @extend_schema(
@@ -235,7 +232,9 @@ class TaskListView(APIView):
         # "not given", which would turn `?status=` into no filter at all.
         filters = validated(s.TaskListQuerySerializer, request.query_params.dict())
         filters.pop("page_size", None)  # the paginator reads it
-        queryset = _with_steps(selectors.task_list(user=request.user, **filters))
+        queryset = selectors.with_steps(
+            selectors.task_list(user=request.user, **filters)
+        )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         data = s.TaskSerializer(
@@ -287,14 +286,14 @@ class TaskListView(APIView):
         )
 
 
-class TaskDetailView(APIView):
+class TaskDetailView(ApiView):
     @extend_schema(responses={200: s.TaskDetailSerializer, **errors(404)})
     def get(self, request: Request, task_id: str) -> Response:
         """Show a task: context (PII masked unless pii_viewer), steps, history."""
         return task_detail_response(request, task_id)
 
 
-class TaskCancelView(APIView):
+class TaskCancelView(ApiView):
     @extend_schema(
         request=s.ReasonSerializer,
         responses={200: s.TaskDetailSerializer, **body_errors(403, 404, 409)},
@@ -317,7 +316,7 @@ def step_response(request: Request, step: Step) -> Response:
     return Response(s.StepSerializer(step, context=serializer_context(request)).data)
 
 
-class StepDetailView(APIView):
+class StepDetailView(ApiView):
     @extend_schema(responses={200: s.StepSerializer, **errors(404)})
     def get(self, request: Request, task_id: str, step_id: str) -> Response:
         """Show one step of a task."""
@@ -325,7 +324,7 @@ class StepDetailView(APIView):
         return step_response(request, step)
 
 
-class StepActionView(APIView):
+class StepActionView(ApiView):
     """A POST that validates a body, finds a visible step and calls one service."""
 
     def act(
@@ -417,7 +416,7 @@ class StepRejectView(StepActionView):
         )
 
 
-class ApprovalListView(APIView):
+class ApprovalListView(ApiView):
     @extend_schema(responses={200: s.ApprovalItemSerializer(many=True), **errors()})
     def get(self, request: Request) -> Response:
         """List steps waiting for a decision you may make."""
