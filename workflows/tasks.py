@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from workflows.engine.executor import execute_step
 from workflows.engine.sweeper import sweep as sweep_once
@@ -15,7 +16,17 @@ from workflows.engine.sweeper import sweep as sweep_once
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workflows.run_step", ignore_result=True)
+@shared_task(
+    name="workflows.run_step",
+    ignore_result=True,
+    # A dropped database connection fails the wake-up before anything was
+    # claimed or after the claim committed (then the lease covers it);
+    # retry it on a fresh connection rather than wait for the sweeper.
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=5,
+    retry_backoff=True,
+    retry_backoff_max=30,
+)
 def run_step(step_id: str) -> str:
     """Claim and run one step, if it is still waiting to run."""
     return execute_step(step_id)

@@ -117,6 +117,17 @@ def database_from_env() -> dict:
                 "PRAGMA busy_timeout=30000;"
             ),
         }
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Server-side parameters let psycopg prepare a statement it runs
+        # repeatedly (after 5 runs, per connection): the claim and the
+        # settle are then planned once per connection instead of per step.
+        # Django turns preparing off unless asked; a transaction-pooling
+        # PgBouncer needs TASKER_DB_PREPARE_THRESHOLD= (empty: never).
+        threshold = os.environ.get("TASKER_DB_PREPARE_THRESHOLD", "5")
+        config.setdefault("OPTIONS", {}).update(
+            server_side_binding=env_bool("TASKER_DB_SERVER_SIDE_BINDING", True),
+            prepare_threshold=int(threshold) if threshold.strip() else None,
+        )
     return config
 
 
@@ -236,6 +247,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TASKER_QUEUE", "tasker")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connections around every task
+# unless this is set (then every N tasks): a new PostgreSQL connection per
+# step. tasker_project/celery.py applies Django's CONN_MAX_AGE rule instead.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "tasker-sweep": {
