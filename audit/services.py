@@ -27,3 +27,27 @@ def audit_record(
         reason=reason or "",
         metadata=metadata or {},
     )
+
+
+def audit_record_many(
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    namespace: Any,
+    events: list[tuple[Any, str, dict[str, Any]]],
+) -> list[AuditEvent]:
+    """Append one ``action`` event per ``(object_id, reason, metadata)`` at once."""
+    return AuditEvent.objects.bulk_create(
+        AuditEvent(
+            actor=actor.user,
+            actor_label=actor.label,
+            action=action,
+            namespace=namespace,
+            object_type=object_type,
+            object_id=str(object_id),
+            reason=reason or "",
+            metadata=metadata or {},
+        )
+        for object_id, reason, metadata in events
+    )

@@ -25,6 +25,7 @@ def publish_step(
     namespace_slug: str,
     timeout_seconds: int | None = None,
     countdown: float | None = None,
+    producer: Any = None,
 ) -> None:
     """Send one ``run_step`` message now.
 
@@ -34,6 +35,8 @@ def publish_step(
     from workflows.tasks import run_step
 
     options: dict[str, Any] = {"queue": queue_for(namespace_slug)}
+    if producer is not None:
+        options["producer"] = producer
     if countdown:
         options["countdown"] = countdown
     if timeout_seconds:
@@ -47,6 +50,40 @@ def publish_step(
     except Exception:
         logger.exception(
             "publish of step %s failed; the sweeper will republish", step_id
+        )
+
+
+def publish_steps(steps: list[tuple[Any, int | None]], *, namespace_slug: str) -> None:
+    """Send a ``run_step`` message for each ``(step_id, timeout)``, one producer."""
+    if len(steps) == 1:
+        publish_step(
+            steps[0][0], namespace_slug=namespace_slug, timeout_seconds=steps[0][1]
+        )
+        return
+    from celery import current_app
+
+    try:
+        with current_app.producer_or_acquire() as producer:
+            for step_id, timeout in steps:
+                publish_step(
+                    step_id,
+                    namespace_slug=namespace_slug,
+                    timeout_seconds=timeout,
+                    producer=producer,
+                )
+    except Exception:
+        logger.exception(
+            "publishing %d steps failed; the sweeper will republish", len(steps)
+        )
+
+
+def publish_steps_on_commit(
+    steps: list[tuple[Any, int | None]], *, namespace_slug: str
+) -> None:
+    """Publish ``steps`` once the current transaction commits (now, if none)."""
+    if steps:
+        transaction.on_commit(
+            partial(publish_steps, list(steps), namespace_slug=namespace_slug)
         )
 
 

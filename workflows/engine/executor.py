@@ -267,10 +267,9 @@ def _complete_attempt_postgresql(
         if settled.fenced:
             _log_fenced(claim, attempt)
             return "fenced"
-        for child_id, timeout in settled.ready:
-            dispatch.publish_on_commit(
-                child_id, namespace_slug=claim.namespace_slug, timeout_seconds=timeout
-            )
+        dispatch.publish_steps_on_commit(
+            settled.ready, namespace_slug=claim.namespace_slug
+        )
         if settled.task_status and claim.parent_step_id:
             settle_parent_step(
                 child=Task.objects.select_related("definition").get(pk=claim.task_id)

@@ -13,6 +13,7 @@ from workflows.services.tasks import (
     definition_resolve,
     task_cancel,
     task_start,
+    task_start_many,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "step_retry",
     "task_cancel",
     "task_start",
+    "task_start_many",
 ]

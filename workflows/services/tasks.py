@@ -11,14 +11,14 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from namespaces.models import Namespace
 from namespaces.permissions import authorize
 from namespaces.roles import Action
@@ -42,9 +42,20 @@ from workflows.errors import (
     NotFound,
     TaskerError,
 )
-from workflows.models import Step, StepEdge, StepTransition, Task, WorkflowDefinition
+from workflows.models import (
+    Step,
+    StepEdge,
+    StepTemplate,
+    StepTransition,
+    Task,
+    TaskTransition,
+    WorkflowDefinition,
+)
 
 logger = logging.getLogger(__name__)
+
+# The most tasks one task_start_many call starts.
+MAX_BATCH = 1000
 
 
 def definition_resolve(
@@ -85,13 +96,20 @@ def definition_resolve(
     return definition
 
 
-def context_errors(schema: dict[str, Any], context: Any) -> dict[str, list[str]]:
+def context_errors(
+    schema: dict[str, Any] | WorkflowDefinition, context: Any
+) -> dict[str, list[str]]:
     """Return every JSON Schema violation of ``context``, keyed by field path.
 
-    Paths are dotted (``items.0.sku``); ``$`` is the context itself. A
-    missing required property is reported at its own path.
+    ``schema`` is a JSON Schema or a definition (whose compiled validator is
+    cached). Paths are dotted (``items.0.sku``); ``$`` is the context
+    itself. A missing required property is reported at its own path.
     """
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    validator = (
+        _cached(schema)[1]
+        if isinstance(schema, WorkflowDefinition)
+        else Draft202012Validator(schema, format_checker=FormatChecker())
+    )
     fields: dict[str, list[str]] = {}
     for error in sorted(validator.iter_errors(context), key=lambda e: list(e.path)):
         base = [str(p) for p in error.absolute_path]
@@ -110,6 +128,83 @@ def context_errors(schema: dict[str, Any], context: Any) -> dict[str, list[str]]
 def _request_hash(payload: dict[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _definition_lookup(
+    *, slug: str, workflow: str, version: str | None
+) -> WorkflowDefinition | None:
+    """Return the requested or default version with its namespace, or None."""
+    queryset = WorkflowDefinition.objects.select_related("namespace").filter(
+        namespace__slug=slug, name=workflow
+    )
+    if version:
+        return queryset.filter(version=version).first()
+    return queryset.filter(is_default=True).first()
+
+
+def _startable_definition(
+    *,
+    slug: str,
+    workflow: str,
+    version: str | None,
+    actor: Actor,
+    idempotency: tuple[str | None, str] = (None, ""),
+) -> WorkflowDefinition | Task:
+    """Check the actor may start in ``slug``; return the definition to start.
+
+    With an idempotency key already used for the same payload, return that
+    task instead.
+    """
+    # A namespace that does not exist and one the caller cannot see answer
+    # alike, so the answer does not reveal which namespaces exist.
+    unknown = NotFound(
+        f"namespace {slug!r} not found",
+        fields={"namespace": [f"Unknown namespace {slug!r}."]},
+    )
+    # The common case in one query: the definition with its namespace. Any
+    # miss takes the path that tells which part is unknown, after the
+    # permission check, exactly as before.
+    definition = _definition_lookup(slug=slug, workflow=workflow, version=version)
+    target_namespace = (
+        definition.namespace
+        if definition is not None
+        else Namespace.objects.filter(slug=slug).first()
+    )
+    if target_namespace is None:
+        raise unknown
+    try:
+        authorize(
+            actor=actor,
+            namespace=target_namespace,
+            action=Action.START,
+            target=f"namespace {slug!r}",
+        )
+    except NotFound:
+        raise unknown from None
+    idempotency_key, request_hash = idempotency
+    if idempotency_key is not None:
+        existing = _existing_for_key(slug, idempotency_key, request_hash)
+        if existing is not None:
+            return existing
+
+    if definition is None:
+        definition = definition_resolve(
+            namespace=slug, workflow=workflow, version=version
+        )
+    if definition.deprecated:
+        default = (
+            WorkflowDefinition.objects.filter(
+                namespace=definition.namespace, name=definition.name, is_default=True
+            )
+            .values_list("version", flat=True)
+            .first()
+        )
+        hint = f"; start the default version {default}" if default else ""
+        raise DefinitionDeprecated(
+            f"workflow {definition} is deprecated and refuses new starts{hint}",
+            fields={"version": [f"version {definition.version} is deprecated{hint}"]},
+        )
+    return definition
 
 
 def task_start(
@@ -159,44 +254,16 @@ def task_start(
             "parent_step": str(parent_step.pk) if parent_step else None,
         }
     )
-    # A namespace that does not exist and one the caller cannot see answer
-    # alike, so the answer does not reveal which namespaces exist.
-    unknown = NotFound(
-        f"namespace {slug!r} not found",
-        fields={"namespace": [f"Unknown namespace {slug!r}."]},
+    definition = _startable_definition(
+        slug=slug,
+        workflow=workflow,
+        version=version,
+        actor=actor,
+        idempotency=(idempotency_key, request_hash),
     )
-    target_namespace = Namespace.objects.filter(slug=slug).first()
-    if target_namespace is None:
-        raise unknown
-    try:
-        authorize(
-            actor=actor,
-            namespace=target_namespace,
-            action=Action.START,
-            target=f"namespace {slug!r}",
-        )
-    except NotFound:
-        raise unknown from None
-    if idempotency_key is not None:
-        existing = _existing_for_key(slug, idempotency_key, request_hash)
-        if existing is not None:
-            return existing
-
-    definition = definition_resolve(namespace=slug, workflow=workflow, version=version)
-    if definition.deprecated:
-        default = (
-            WorkflowDefinition.objects.filter(
-                namespace=definition.namespace, name=definition.name, is_default=True
-            )
-            .values_list("version", flat=True)
-            .first()
-        )
-        hint = f"; start the default version {default}" if default else ""
-        raise DefinitionDeprecated(
-            f"workflow {definition} is deprecated and refuses new starts{hint}",
-            fields={"version": [f"version {definition.version} is deprecated{hint}"]},
-        )
-    errors = context_errors(definition.context_schema, context)
+    if isinstance(definition, Task):
+        return definition  # the task this idempotency key already started
+    errors = context_errors(definition, context)
     if errors:
         raise ContextValidationError(
             f"context does not match the schema of {definition}: "
@@ -208,20 +275,33 @@ def task_start(
         )
     try:
         with transaction.atomic():
-            task = _create_task(
+            (task,) = _create_tasks(
                 definition=definition,
-                context=context,
                 actor=actor,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                reason=reason,
-                tags=tags,
-                source_system=source_system,
-                correlation_id=correlation_id
-                or str(context.get("correlation_id") or "")
-                or uuid.uuid4().hex,
-                parent_step=parent_step,
-                initiator=initiator,
+                rows=[
+                    {
+                        "context": context,
+                        "initiator": (
+                            initiator if initiator is not None else actor.user
+                        ),
+                        "initiator_label": (
+                            initiator.get_username()
+                            if initiator is not None
+                            else actor.label
+                        ),
+                        "source_system": source_system,
+                        "reason": reason,
+                        "tags": tags,
+                        "correlation_id": (
+                            correlation_id
+                            or str(context.get("correlation_id") or "")
+                            or uuid.uuid4().hex
+                        )[:100],
+                        "idempotency_key": idempotency_key,
+                        "request_hash": request_hash,
+                        "parent_step": parent_step,
+                    }
+                ],
             )
     except IntegrityError:
         # A concurrent start with the same key won the unique constraint.
@@ -253,95 +333,197 @@ def _existing_for_key(slug: str, key: str, request_hash: str) -> Task | None:
     return task
 
 
-def _create_task(
-    *,
-    definition: WorkflowDefinition,
-    context: dict[str, Any],
-    actor: Actor,
-    idempotency_key: str | None,
-    request_hash: str,
-    reason: str,
-    tags: list[str],
-    source_system: str,
-    correlation_id: str,
-    parent_step: Step | None,
-    initiator: Any = None,
-) -> Task:
-    templates = list(definition.step_templates.all())
+def _create_tasks(
+    *, definition: WorkflowDefinition, actor: Actor, rows: list[dict[str, Any]]
+) -> list[Task]:
+    """Write ``rows`` (Task field values) as started tasks, in bulk.
+
+    Six INSERTs whatever the number of tasks: tasks, steps, edges, the
+    tasks' and the root steps' transitions, and one audit event per task.
+    The roots are published after commit.
+    """
+    templates = _templates_of(definition)
     now = timezone.now()
-    task = Task.objects.create(
-        namespace=definition.namespace,
-        definition=definition,
-        status=TaskStatus.IN_PROGRESS,
-        context=context,
-        initiator=initiator if initiator is not None else actor.user,
-        initiator_label=(
-            initiator.get_username() if initiator is not None else actor.label
-        ),
-        source_system=source_system,
-        reason=reason,
-        tags=tags,
-        correlation_id=correlation_id[:100],
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        parent_step=parent_step,
-        started_at=now,
-    )
-    steps = {
-        t.name: Step(
-            task=task,
-            template=t,
-            name=t.name,
-            status=StepStatus.ENQUEUED if not t.depends_on else StepStatus.PENDING,
-            enqueued_at=None if t.depends_on else now,
-            max_attempts=t.retry_limit,
+    tasks = [
+        Task(
+            namespace=definition.namespace,
+            definition=definition,
+            status=TaskStatus.IN_PROGRESS,
+            started_at=now,
+            **row,
         )
-        for t in templates
-    }
-    roots = [
-        s for t, s in zip(templates, steps.values(), strict=True) if not t.depends_on
+        for row in rows
     ]
-    Step.objects.bulk_create(steps.values())
-    StepEdge.objects.bulk_create(
-        StepEdge(task=task, parent=steps[dep], child=steps[t.name])
-        for t in templates
-        for dep in t.depends_on
-    )
-    task.transitions.create(
-        from_status=TaskStatus.PENDING,
-        to_status=TaskStatus.IN_PROGRESS,
-        actor=actor.user,
-        actor_label=actor.label,
-        reason="started",
+    Task.objects.bulk_create(tasks)
+    steps: list[Step] = []
+    edges: list[StepEdge] = []
+    roots: list[tuple[Step, int]] = []
+    for task in tasks:
+        by_name: dict[str, Step] = {}
+        for t in templates:
+            step = Step(
+                task=task,
+                template=t,
+                name=t.name,
+                status=StepStatus.ENQUEUED if not t.depends_on else StepStatus.PENDING,
+                enqueued_at=None if t.depends_on else now,
+                max_attempts=t.retry_limit,
+            )
+            by_name[t.name] = step
+            steps.append(step)
+            if not t.depends_on:
+                roots.append((step, t.timeout_seconds))
+        edges.extend(
+            StepEdge(task=task, parent=by_name[dep], child=by_name[t.name])
+            for t in templates
+            for dep in t.depends_on
+        )
+    Step.objects.bulk_create(steps)
+    if edges:
+        StepEdge.objects.bulk_create(edges)
+    TaskTransition.objects.bulk_create(
+        TaskTransition(
+            task=task,
+            from_status=TaskStatus.PENDING,
+            to_status=TaskStatus.IN_PROGRESS,
+            actor=actor.user,
+            actor_label=actor.label,
+            reason="started",
+        )
+        for task in tasks
     )
     StepTransition.objects.bulk_create(
         StepTransition(
-            step=s,
+            step=step,
             from_status=StepStatus.PENDING,
             to_status=StepStatus.ENQUEUED,
             actor=actor.user,
             actor_label=actor.label,
             reason="root step",
         )
-        for s in roots
+        for step, _ in roots
     )
-    audit_record(
+    audit_record_many(
         actor=actor,
         action="task.started",
         object_type="task",
-        object_id=task.pk,
         namespace=definition.namespace,
-        reason=reason,
-        metadata={"workflow": str(definition), "correlation_id": task.correlation_id},
+        events=[
+            (
+                task.pk,
+                task.reason,
+                {"workflow": str(definition), "correlation_id": task.correlation_id},
+            )
+            for task in tasks
+        ],
     )
-    timeouts = {t.name: t.timeout_seconds for t in templates}
-    for step in roots:
-        dispatch.publish_on_commit(
-            step.pk,
-            namespace_slug=definition.namespace.slug,
-            timeout_seconds=timeouts[step.name],
+    dispatch.publish_steps_on_commit(
+        [(step.pk, timeout) for step, timeout in roots],
+        namespace_slug=definition.namespace.slug,
+    )
+    return tasks
+
+
+# A definition that exists never changes (a changed published version is
+# refused by sync), and its uuid is never reused: its templates and its
+# compiled schema validator are kept per process.
+_definition_cache: dict[Any, tuple[list[StepTemplate], Draft202012Validator]] = {}
+_DEFINITION_CACHE_SIZE = 256
+
+
+def _cached(definition: WorkflowDefinition) -> tuple[list[StepTemplate], Any]:
+    entry = _definition_cache.get(definition.uuid)
+    if entry is None:
+        entry = (
+            list(definition.step_templates.all()),
+            Draft202012Validator(
+                definition.context_schema, format_checker=FormatChecker()
+            ),
         )
-    return task
+        if len(_definition_cache) >= _DEFINITION_CACHE_SIZE:
+            _definition_cache.clear()
+        _definition_cache[definition.uuid] = entry
+    return entry
+
+
+def _templates_of(definition: WorkflowDefinition) -> list[StepTemplate]:
+    return _cached(definition)[0]
+
+
+def task_start_many(
+    *,
+    namespace: str | Namespace,
+    workflow: str,
+    contexts: list[Any],
+    actor: Actor,
+    version: str | None = None,
+    reason: str = "",
+    tags: list[str] | None = None,
+    source_system: str = "",
+) -> list[Task]:
+    """Start one task per context of one workflow, all or none, in one transaction.
+
+    For bulk loads (an import, a backfill): the same checks as
+    :func:`task_start` — the caller's start permission, the version, every
+    context against the schema (errors name ``contexts.<i>.<field>``) — and
+    nothing is written if any context is refused. At most
+    ``MAX_BATCH`` contexts; no idempotency keys.
+    """
+    slug = namespace.slug if isinstance(namespace, Namespace) else namespace
+    tags = list(tags or [])
+    if not isinstance(contexts, list) or not contexts:
+        raise ContextValidationError(
+            "contexts must be a non-empty list",
+            fields={"contexts": ["Expected a non-empty list of objects."]},
+        )
+    if len(contexts) > MAX_BATCH:
+        raise TaskerError(
+            f"at most {MAX_BATCH} tasks per batch, got {len(contexts)}",
+            code="batch_too_large",
+            fields={"contexts": [f"At most {MAX_BATCH} items."]},
+        )
+    # Without an idempotency key the answer is always a definition.
+    definition = cast(
+        WorkflowDefinition,
+        _startable_definition(
+            slug=slug, workflow=workflow, version=version, actor=actor
+        ),
+    )
+    fields: dict[str, list[str]] = {}
+    for index, context in enumerate(contexts):
+        if not isinstance(context, dict):
+            fields[f"contexts.{index}"] = ["Expected an object."]
+            continue
+        for path, msgs in context_errors(definition, context).items():
+            key = f"contexts.{index}" + (f".{path}" if path != "$" else "")
+            fields[key] = msgs
+    if fields:
+        raise ContextValidationError(
+            f"{len(fields)} context field(s) do not match the schema of {definition}: "
+            + "; ".join(f"{path}: {', '.join(msgs)}" for path, msgs in fields.items()),
+            fields=fields,
+        )
+    rows = [
+        {
+            "context": context,
+            "initiator": actor.user,
+            "initiator_label": actor.label,
+            "source_system": source_system,
+            "reason": reason,
+            "tags": tags,
+            "correlation_id": (
+                str(context.get("correlation_id") or "") or uuid.uuid4().hex
+            )[:100],
+            "idempotency_key": None,
+            "request_hash": "",
+        }
+        for context in contexts
+    ]
+    with transaction.atomic():
+        tasks = _create_tasks(definition=definition, actor=actor, rows=rows)
+    for task in tasks:
+        task.was_created = True
+    return tasks
 
 
 def task_cancel(*, task: Task, actor: Actor, reason: str = "") -> Task:
