@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from audit.models import AuditEvent
 from namespaces.models import Namespace
@@ -85,22 +85,56 @@ def task_list(
     return queryset.order_by("-created_at", "-id")
 
 
-def with_steps(queryset: QuerySet[Task]) -> QuerySet[Task]:
-    """Load each task's steps, in definition order, into ``task.ordered_steps``.
+# What a list page renders of a task (see TaskSummarySerializer): building
+# each row's definition and namespace in full cost a page more than the query.
+SUMMARY_COLUMNS = (
+    "id",
+    "namespace_id",
+    "definition_id",
+    "status",
+    "context",
+    "correlation_id",
+    "idempotency_key",
+    "reason",
+    "tags",
+    "initiator_label",
+    "source_system",
+    "parent_step_id",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "definition__name",
+    "definition__version",
+    "definition__context_schema",
+    "namespace__slug",
+)
 
-    A plain list rather than the ``steps`` manager's cache: Django filters a
-    fresh queryset per task to fill that cache, which cost a list page more
-    than reading the steps did.
+
+def task_summary_list(*, user: Any, **filters: Any) -> QuerySet[Task]:
+    """Return :func:`task_list` loading only the columns a list page shows."""
+    return task_list(user=user, **filters).only(*SUMMARY_COLUMNS)
+
+
+def step_counts(*, tasks: list[Task]) -> dict[Any, dict[str, int]]:
+    """Return each task's number of steps by status, in the state machine's order.
+
+    ``tasks`` are tasks the caller already holds (a page of :func:`task_list`),
+    so this needs no scoping of its own. One query, whatever the page size.
     """
-    return queryset.prefetch_related(
-        Prefetch(
-            "steps",
-            queryset=Step.objects.select_related("template", "decided_by").order_by(
-                "template__position"
-            ),
-            to_attr="ordered_steps",
-        )
+    counts: dict[Any, dict[str, int]] = {task.pk: {} for task in tasks}
+    rows = (
+        Step.objects.filter(task_id__in=list(counts))
+        .order_by()
+        .values_list("task_id", "status")
+        .annotate(n=Count("pk"))
     )
+    for task_id, status, n in rows:
+        counts[task_id][status] = n
+    order = {status: index for index, status in enumerate(StepStatus.values)}
+    return {
+        pk: dict(sorted(by_status.items(), key=lambda item: order[item[0]]))
+        for pk, by_status in counts.items()
+    }
 
 
 def _steps_prefetch() -> Prefetch:

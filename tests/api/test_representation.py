@@ -124,11 +124,12 @@ def test_a_step_body_equals_drf_rendering(pii):
 
 
 @pytest.mark.parametrize("pii", [False, True], ids=["masked", "pii_viewer"])
-def test_a_task_body_equals_drf_rendering(pii):
+def test_a_task_detail_equals_drf_rendering(pii):
     """A task renders as its declared fields would, steps in definition order."""
     task = a_task(steps=some_steps())
-    context = {"pii_namespace_ids": {7} if pii else set()}
-    serializer = s.TaskSerializer(task, context=context)
+    transitions = [{"step": None, "from_status": "pending", "to_status": "done"}]
+    context = {"pii_namespace_ids": {7} if pii else set(), "transitions": transitions}
+    serializer = s.TaskDetailSerializer(task, context=context)
     expected = drf_rendering(serializer, task)
     expected["steps"] = [
         drf_rendering(s.StepSerializer(step, context=context), step)
@@ -136,24 +137,28 @@ def test_a_task_body_equals_drf_rendering(pii):
     ]
     assert as_json(serializer.data) == as_json(expected)
     assert [step["name"] for step in serializer.data["steps"]] == ["work", "decide"]
+    assert serializer.data["step_counts"] == {"complete": 1, "failed": 1}
+    assert serializer.data["transitions"] == transitions
     if not pii:
         assert serializer.data["context"]["ticket"] == "***"
         assert serializer.data["context"]["customer_email"] == "j***@example.com"
 
 
-def test_a_task_detail_and_a_page_render_the_same_task_bodies():
-    """The detail adds transitions; a page of many renders each task alike."""
+def test_a_page_renders_each_summary_as_drf_would():
+    """A list item is the detail without steps and transitions; its step
+    counts come from the page's one count query."""
     task = a_task(steps=some_steps())
-    transitions = [{"step": None, "from_status": "pending", "to_status": "done"}]
-    detail = s.TaskDetailSerializer(
-        task, context={"pii_namespace_ids": set(), "transitions": transitions}
+    counts = {task.pk: {"enqueued": 2}}
+    page = s.TaskSummarySerializer(
+        [task, task], many=True, context={"step_counts": counts}
     )
-    expected = drf_rendering(detail, task)
-    assert list(detail.data) == list(expected)
-    assert detail.data["transitions"] == transitions
-    single = s.TaskSerializer(task, context={}).data
-    page = s.TaskSerializer([task, task], many=True, context={}).data
-    assert as_json(page) == as_json([single, single])
+    item = s.TaskSummarySerializer(task, context={"step_counts": counts})
+    assert as_json(page.data) == as_json([drf_rendering(item, task)] * 2)
+    detail = s.TaskDetailSerializer(task, context={}).data
+    assert list(page.data[0]) == [
+        k for k in detail if k not in ("steps", "transitions")
+    ]
+    assert page.data[0]["step_counts"] == {"enqueued": 2}
 
 
 def test_an_approval_item_equals_drf_rendering():

@@ -18,7 +18,7 @@ from rest_framework.throttling import (
 
 from tests.api.conftest import PASSWORD, SYSTEM, assert_error_body
 from tests.factories import start
-from workflows.models import Task
+from workflows.models import Step, Task
 from workflows.services import task_cancel
 
 pytestmark = pytest.mark.django_db
@@ -282,6 +282,26 @@ def test_list_filters(viewer):
     assert ids(created_after=cutoff) == {str(parent.pk), str(cancelled.pk)}
     assert ids(created_before=cutoff) == {str(chain.pk), str(diamond.pk)}
     assert ids(namespace="no-such-namespace") == set()
+
+
+def test_a_list_item_is_a_summary_with_step_counts_and_no_steps(viewer):
+    """A page carries each task's fields and its steps counted by status; the
+    steps themselves are on the task's detail."""
+    task = start("testing.chain")
+    step = task.steps.get(name="first")
+    Step.objects.filter(pk=step.pk).update(status="complete")
+    start("testing.diamond")
+    response = viewer.get("/api/v1/tasks/", {"workflow": "chain"})
+    assert response.status_code == 200, response.content
+    [item] = response.json()["results"]
+    assert set(item) >= TASK_KEYS - {"steps"} | {"step_counts"}
+    assert "steps" not in item
+    assert list(item["step_counts"].items()) == [("pending", 2), ("complete", 1)]
+    detail = viewer.get(f"/api/v1/tasks/{task.pk}/").json()
+    assert detail["step_counts"] == item["step_counts"]
+    assert {k: v for k, v in detail.items() if k not in ("steps", "transitions")} == (
+        item
+    )
 
 
 def test_invalid_filters_are_a_400_listing_each(viewer):

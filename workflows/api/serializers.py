@@ -355,13 +355,20 @@ class StepSerializer(serializers.Serializer):
 
 
 def _ordered_steps(task: Task) -> list[Step]:
-    steps = getattr(task, "ordered_steps", None)  # see selectors.with_steps
-    if steps is None:
-        steps = task.steps.all()
-    return sorted(steps, key=lambda s: s.template.position)
+    return sorted(task.steps.all(), key=lambda s: s.template.position)
 
 
-class TaskSerializer(serializers.Serializer):
+def _counts_by_status(statuses: Any) -> dict[str, int]:
+    """Return how many steps are in each status, in the state machine's order."""
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return {s: counts[s] for s in StepStatus.values if s in counts}
+
+
+class TaskSummarySerializer(serializers.Serializer):
+    """A task as a list shows it: no steps, only how many are in each status."""
+
     id = serializers.UUIDField()
     namespace = serializers.CharField(source="namespace.slug")
     workflow = serializers.CharField(source="definition.name")
@@ -378,18 +385,17 @@ class TaskSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
-    steps = serializers.SerializerMethodField()
+    step_counts = serializers.SerializerMethodField()
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         task = instance
-        masker = _masker(self.context, task.namespace_id)
         return {
             "id": str(task.id),
             "namespace": str(task.namespace.slug),
             "workflow": str(task.definition.name),
             "version": str(task.definition.version),
             "status": str(task.status),
-            "context": self._context_body(task, masker),
+            "context": self.get_context(task),
             "correlation_id": str(task.correlation_id),
             "idempotency_key": _str_or_none(task.idempotency_key),
             "reason": str(task.reason),
@@ -400,10 +406,11 @@ class TaskSerializer(serializers.Serializer):
             "created_at": _datetime(task.created_at),
             "started_at": _datetime(task.started_at),
             "completed_at": _datetime(task.completed_at),
-            "steps": [step_body(step, masker) for step in _ordered_steps(task)],
+            "step_counts": self.get_step_counts(task),
         }
 
-    def _context_body(self, task: Task, masker: Any) -> Any:
+    @extend_schema_field({"type": "object", "additionalProperties": True})
+    def get_context(self, task: Task) -> Any:
         # A list page holds many tasks of few definitions: read each
         # definition's PII keys once per page.
         cache = self.context.setdefault("_schema_pii_keys", {})
@@ -412,26 +419,42 @@ class TaskSerializer(serializers.Serializer):
             keys = cache[task.definition_id] = schema_pii_keys(
                 task.definition.context_schema
             )
-        return masker(task.context, keys)
+        return _masker(self.context, task.namespace_id)(task.context, keys)
 
-    @extend_schema_field({"type": "object", "additionalProperties": True})
-    def get_context(self, task: Task) -> Any:
-        return self._context_body(task, _masker(self.context, task.namespace_id))
+    @extend_schema_field(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "Steps by status, statuses with none left out.",
+            "example": {"complete": 2, "enqueued": 1},
+        }
+    )
+    def get_step_counts(self, task: Task) -> dict[str, int]:
+        page_counts = self.context.get("step_counts")  # selectors.step_counts
+        if page_counts is not None:
+            return page_counts.get(task.pk, {})
+        return _counts_by_status(step.status for step in task.steps.all())
+
+
+class TaskDetailSerializer(TaskSummarySerializer):
+    """A task with its steps, in definition order, and its history."""
+
+    steps = serializers.SerializerMethodField()
+    transitions = serializers.SerializerMethodField()
+
+    def to_representation(self, instance: Task) -> dict[str, Any]:
+        steps = _ordered_steps(instance)
+        masker = _masker(self.context, instance.namespace_id)
+        return {
+            **super().to_representation(instance),
+            "steps": [step_body(step, masker) for step in steps],
+            "transitions": self.get_transitions(instance),
+        }
 
     @extend_schema_field(StepSerializer(many=True))
     def get_steps(self, task: Task) -> list[dict[str, Any]]:
         masker = _masker(self.context, task.namespace_id)
         return [step_body(step, masker) for step in _ordered_steps(task)]
-
-
-class TaskDetailSerializer(TaskSerializer):
-    transitions = serializers.SerializerMethodField()
-
-    def to_representation(self, instance: Task) -> dict[str, Any]:
-        return {
-            **super().to_representation(instance),
-            "transitions": self.get_transitions(instance),
-        }
 
     @extend_schema_field(TransitionSerializer(many=True))
     def get_transitions(self, task: Task) -> list[dict[str, Any]]:
@@ -465,4 +488,4 @@ class TaskPageSerializer(serializers.Serializer):
 
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    results = TaskSerializer(many=True)
+    results = TaskSummarySerializer(many=True)

@@ -232,14 +232,14 @@ class TaskListView(ApiView):
         # "not given", which would turn `?status=` into no filter at all.
         filters = validated(s.TaskListQuerySerializer, request.query_params.dict())
         filters.pop("page_size", None)  # the paginator reads it
-        queryset = selectors.with_steps(
-            selectors.task_list(user=request.user, **filters)
-        )
+        queryset = selectors.task_summary_list(user=request.user, **filters)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        data = s.TaskSerializer(
-            page, many=True, context=serializer_context(request)
-        ).data
+        context = {
+            **serializer_context(request),
+            "step_counts": selectors.step_counts(tasks=page),
+        }
+        data = s.TaskSummarySerializer(page, many=True, context=context).data
         return paginator.get_paginated_response(data)
 
     @extend_schema(
