@@ -16,11 +16,18 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from audit.models import AuditEvent
 from namespaces.models import Namespace
-from namespaces.permissions import namespaces_for
+from namespaces.permissions import namespace_ids_for, namespaces_for
 from namespaces.roles import Action
 from workflows.engine.states import StepStatus
 from workflows.errors import NotFound
-from workflows.models import Step, StepEdge, Task, WorkflowDefinition
+from workflows.models import (
+    Step,
+    StepEdge,
+    StepTransition,
+    Task,
+    TaskTransition,
+    WorkflowDefinition,
+)
 
 
 def _as_uuid(value: Any, what: str) -> uuid.UUID:
@@ -28,6 +35,19 @@ def _as_uuid(value: Any, what: str) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
         raise NotFound(f"{what} {value!r} not found") from None
+
+
+def _visible(
+    queryset: QuerySet, *, user: Any, path: str = "namespace", action: str = Action.VIEW
+) -> QuerySet:
+    """Keep the rows whose namespace (at ``path``) lets ``user`` do ``action``.
+
+    Filters by the namespace ids read once per request (see
+    ``namespaces.permissions.roles_snapshot``); a superuser sees every row.
+    """
+    if user is not None and user.is_active and user.is_superuser:
+        return queryset
+    return queryset.filter(**{f"{path}_id__in": namespace_ids_for(user, action)})
 
 
 def namespace_list(*, user: Any) -> QuerySet[Namespace]:
@@ -47,8 +67,8 @@ def definition_list(
     *, user: Any, namespace: str | None = None, name: str | None = None
 ) -> QuerySet[WorkflowDefinition]:
     """Return visible definitions, newest version first within each workflow."""
-    queryset = WorkflowDefinition.objects.select_related("namespace").filter(
-        namespace__in=namespaces_for(user, Action.VIEW)
+    queryset = _visible(
+        WorkflowDefinition.objects.select_related("namespace"), user=user
     )
     if namespace:
         queryset = queryset.filter(namespace__slug=namespace)
@@ -69,8 +89,8 @@ def task_list(
     created_before: datetime | None = None,
 ) -> QuerySet[Task]:
     """Return visible tasks, newest first, filtered."""
-    queryset = Task.objects.select_related("definition", "namespace").filter(
-        namespace__in=namespaces_for(user, Action.VIEW)
+    queryset = _visible(
+        Task.objects.select_related("definition", "namespace"), user=user
     )
     if namespace:
         queryset = queryset.filter(namespace__slug=namespace)
@@ -161,9 +181,13 @@ def task_get(*, user: Any, task_id: Any) -> Task:
 
 def step_get(*, user: Any, step_id: Any, task_id: Any = None) -> Step:
     """Return one visible step (of ``task_id`` when given)."""
-    queryset = Step.objects.select_related(
-        "template", "task", "task__namespace", "task__definition", "decided_by"
-    ).filter(task__namespace__in=namespaces_for(user, Action.VIEW))
+    queryset = _visible(
+        Step.objects.select_related(
+            "template", "task", "task__namespace", "task__definition", "decided_by"
+        ),
+        user=user,
+        path="task__namespace",
+    )
     if task_id is not None:
         queryset = queryset.filter(task_id=_as_uuid(task_id, "task"))
     step = queryset.filter(pk=_as_uuid(step_id, "step")).first()
@@ -175,11 +199,13 @@ def step_get(*, user: Any, step_id: Any, task_id: Any = None) -> Step:
 def approvals_for(*, user: Any) -> QuerySet[Step]:
     """Return steps waiting for a decision ``user`` may make (not their own tasks)."""
     return (
-        Step.objects.select_related("task", "task__namespace", "task__definition")
-        .filter(
-            status=StepStatus.WAITING_FOR_APPROVAL,
-            task__namespace__in=namespaces_for(user, Action.APPROVE),
+        _visible(
+            Step.objects.select_related("task", "task__namespace", "task__definition"),
+            user=user,
+            path="task__namespace",
+            action=Action.APPROVE,
         )
+        .filter(status=StepStatus.WAITING_FOR_APPROVAL)
         .exclude(task__initiator=user)
         .order_by("updated_at")
     )
@@ -187,12 +213,48 @@ def approvals_for(*, user: Any) -> QuerySet[Step]:
 
 def audit_list(*, user: Any, namespace: str | None = None) -> QuerySet[AuditEvent]:
     """Return the audit events of the namespaces ``user`` can see."""
-    queryset = AuditEvent.objects.select_related("namespace", "actor").filter(
-        namespace__in=namespaces_for(user, Action.VIEW)
+    queryset = _visible(
+        AuditEvent.objects.select_related("namespace", "actor"), user=user
     )
     if namespace:
         queryset = queryset.filter(namespace__slug=namespace)
     return queryset
+
+
+def task_transitions(*, task: Task) -> list[dict[str, Any]]:
+    """Return the task's and its steps' transitions, oldest first."""
+    columns = ("from_status", "to_status", "created_at", "actor_label", "reason")
+    rows = [
+        {
+            "step": None,
+            "from_status": from_status,
+            "to_status": to_status,
+            "at": at,
+            "actor": actor,
+            "reason": reason,
+            "attempt": None,
+        }
+        for from_status, to_status, at, actor, reason in TaskTransition.objects.filter(
+            task=task
+        ).values_list(*columns)
+    ]
+    rows += [
+        {
+            "step": step,
+            "from_status": from_status,
+            "to_status": to_status,
+            "at": at,
+            "actor": actor,
+            "reason": reason,
+            "attempt": attempt,
+        }
+        for step, from_status, to_status, at, actor, reason, attempt in (
+            StepTransition.objects.filter(step__task=task).values_list(
+                "step__name", *columns, "attempt"
+            )
+        )
+    ]
+    return sorted(rows, key=lambda row: row["at"])
 
 
 def task_get_with_steps(*, task_id: Any) -> Task:

@@ -23,7 +23,7 @@ from workflows import selectors, services
 from workflows.actors import Actor
 from workflows.api import serializers as s
 from workflows.errors import NotFound, TaskerError
-from workflows.models import Step, StepTransition, Task, TaskTransition
+from workflows.models import Step
 
 ERRORS = {
     code: OpenApiResponse(s.ErrorSerializer, description=text)
@@ -180,38 +180,13 @@ class TaskCursorPagination(CursorPagination):
     max_page_size = 200
 
 
-def _transitions(task: Task) -> list[dict[str, Any]]:
-    rows = [
-        {
-            "step": None,
-            "from_status": t.from_status,
-            "to_status": t.to_status,
-            "at": t.created_at,
-            "actor": t.actor_label,
-            "reason": t.reason,
-            "attempt": None,
-        }
-        for t in TaskTransition.objects.filter(task=task)
-    ]
-    rows += [
-        {
-            "step": t.step.name,
-            "from_status": t.from_status,
-            "to_status": t.to_status,
-            "at": t.created_at,
-            "actor": t.actor_label,
-            "reason": t.reason,
-            "attempt": t.attempt,
-        }
-        for t in StepTransition.objects.filter(step__task=task).select_related("step")
-    ]
-    return sorted(rows, key=lambda row: row["at"])
-
-
 def task_detail_response(request: Request, task_id: Any, code: int = 200) -> Response:
     """Return the full task body as the caller may see it."""
     task = selectors.task_get(user=request.user, task_id=task_id)
-    context = {**serializer_context(request), "transitions": _transitions(task)}
+    context = {
+        **serializer_context(request),
+        "transitions": selectors.task_transitions(task=task),
+    }
     return Response(s.TaskDetailSerializer(task, context=context).data, status=code)
 
 
