@@ -13,8 +13,8 @@ app.autodiscover_tasks()
 
 
 @worker_process_init.connect
-def _no_connection_health_checks(**_: object) -> None:
-    """Skip Django's per-request connection ping in worker processes.
+def _worker_process_init(**_: object) -> None:
+    """Set up a prefork worker process: step time limits, no connection ping.
 
     Celery's Django fixup starts every task as a new "request", so a health
     check would cost one ``SELECT 1`` per step. Without it a dead connection
@@ -23,8 +23,12 @@ def _no_connection_health_checks(**_: object) -> None:
     """
     from django.db import connections
 
+    from workflows.engine import limits
+
     for alias in connections:
         connections.settings[alias]["CONN_HEALTH_CHECKS"] = False
+    # Each step's own soft and hard time limits (workflows.engine.limits).
+    limits.enable()
 
 
 @task_prerun.connect

@@ -32,7 +32,26 @@ def _inject(ctx: StepContext) -> None:
         raise PermanentError("injected permanent fault", code="injected")
     if fault == "hang":
         time.sleep(3600)
+    if fault == "stubborn":
+        _ignore_timeouts(ctx)
     raise PermanentError(f"unknown fault {fault!r}", code="unknown_fault")
+
+
+def _ignore_timeouts(ctx: StepContext) -> None:
+    """Swallow every soft time limit; leave this process's pid in ``marker_dir``."""
+    import os
+    from pathlib import Path
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if ctx.context.get("marker_dir"):
+        Path(ctx.context["marker_dir"], f"stubborn-{os.getpid()}").touch()
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(3600)
+        except SoftTimeLimitExceeded:
+            continue
 
 
 class Add(StepHandler):

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from workflows.engine.executor import execute_step
+from workflows.engine.executor import execute_steps
 from workflows.engine.sweeper import sweep as sweep_once
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    bind=True,
     name="workflows.run_step",
     ignore_result=True,
     # A dropped database connection fails the wake-up before anything was
@@ -27,9 +29,14 @@ logger = logging.getLogger(__name__)
     retry_backoff=True,
     retry_backoff_max=30,
 )
-def run_step(step_id: str) -> str:
-    """Claim and run one step, if it is still waiting to run."""
-    return execute_step(step_id)
+def run_step(self: Task, step_id: str) -> str:
+    """Claim and run one step, if it is still waiting to run; maybe its children."""
+    soft_limit = (self.request.timelimit or (None, None))[1]
+    return execute_steps(
+        step_id,
+        max_steps=settings.TASKER["CONTINUE_MAX_STEPS"],
+        soft_limit_seconds=soft_limit,
+    )
 
 
 @shared_task(name="workflows.sweep", ignore_result=True)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("TASKER_VAR_DIR", BASE_DIR / "var"))
@@ -129,6 +130,17 @@ def database_from_env() -> dict:
             prepare_threshold=int(threshold) if threshold.strip() else None,
         )
     return config
+
+
+def _synchronous_commit(value: str) -> str:
+    """Return a valid synchronous_commit level or refuse to start."""
+    allowed = ("on", "off", "local", "remote_write", "remote_apply")
+    if value not in allowed:
+        raise ImproperlyConfigured(
+            f"TASKER_WORKER_SYNCHRONOUS_COMMIT must be one of {', '.join(allowed)}, "
+            f"not {value!r}"
+        )
+    return value
 
 
 DATABASES = {"default": database_from_env()}
@@ -272,6 +284,22 @@ TASKER = {
     "REPUBLISH_AFTER_SECONDS": int(os.environ.get("TASKER_REPUBLISH_AFTER", 60)),
     # Route each namespace's steps to queue "tasker.<namespace>" when set.
     "QUEUE_PER_NAMESPACE": env_bool("TASKER_QUEUE_PER_NAMESPACE", default=False),
+    # A worker that completes a step may run one ready child itself instead
+    # of publishing it, up to this many steps per message (1: never) and
+    # while the child's timeout fits in this many seconds beyond the first
+    # step's (the messages' Celery limits are raised by as much).
+    "CONTINUE_MAX_STEPS": int(os.environ.get("TASKER_CONTINUE_MAX_STEPS", 20)),
+    "CONTINUE_SECONDS": int(os.environ.get("TASKER_CONTINUE_SECONDS", 5)),
+    # PostgreSQL's synchronous_commit for the worker's claim and settle
+    # transactions only (never a start, an approval or any API write). "off"
+    # saves a WAL flush per commit; a database crash can then forget the
+    # last fraction of a second of step progress, which the engine redoes:
+    # a forgotten claim is republished, a forgotten completion re-runs when
+    # its lease expires (with the same idempotency key). See
+    # docs/architecture.md.
+    "WORKER_SYNCHRONOUS_COMMIT": _synchronous_commit(
+        os.environ.get("TASKER_WORKER_SYNCHRONOUS_COMMIT", "on")
+    ),
     # Rows per sweeper batch.
     "SWEEP_BATCH": int(os.environ.get("TASKER_SWEEP_BATCH", 500)),
 }

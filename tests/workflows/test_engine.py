@@ -423,3 +423,122 @@ def test_task_lock_takes_only_the_task_row(synced):
         assert 'FOR UPDATE OF "workflows_task"' in sql
     else:  # SQLite: the IMMEDIATE transaction is the lock; no row locks at all
         assert "FOR UPDATE" not in sql
+
+
+@pytest.mark.django_db
+class TestContinuation:
+    """A worker runs one ready child of the step it settles instead of publishing it."""
+
+    @pytest.fixture
+    def published(self, monkeypatch) -> list[Any]:
+        from workflows.engine import dispatch, limits
+
+        sent: list[Any] = []
+        monkeypatch.setattr(
+            dispatch, "publish_step", lambda step_id, **_: sent.append(step_id)
+        )
+        # Continuation needs the worker's own step time limits; pretend this
+        # process enforces them.
+        monkeypatch.setattr(limits, "enabled", lambda: True)
+        return sent
+
+    def test_fan_out_keeps_one_child_and_publishes_the_other(
+        self, synced, published, django_capture_on_commit_callbacks
+    ):
+        from workflows.engine.executor import execute_steps
+
+        task = start("testing.diamond", {"start": 1})
+        with django_capture_on_commit_callbacks(execute=True):
+            execute_steps(step_of(task, "root").pk, max_steps=10)
+        statuses = {s.name: s.status for s in task.steps.all()}
+        # root ran; one branch ran in the same call; the other was published.
+        assert statuses["root"] == StepStatus.COMPLETE
+        ran, sent = sorted(("left", "right"), key=lambda n: statuses[n])
+        assert statuses[ran] == StepStatus.COMPLETE
+        assert statuses[sent] == StepStatus.ENQUEUED
+        assert published == [step_of(task, sent).pk]
+        # The published branch completes the fan-in; join runs right after it.
+        with django_capture_on_commit_callbacks(execute=True):
+            execute_steps(published[0], max_steps=10)
+        task.refresh_from_db()
+        assert task.status == TaskStatus.COMPLETE
+        assert len(published) == 1
+        join = step_of(task, "join")
+        assert join.results["value"] == 3 + 3 + 1
+        assert join.transitions.filter(to_status=StepStatus.IN_PROGRESS).count() == 1
+
+    def test_at_most_max_steps_run_in_one_call(
+        self, synced, published, django_capture_on_commit_callbacks
+    ):
+        from workflows.engine.executor import execute_steps
+
+        task = start("testing.chain", {"start": 1})
+        with django_capture_on_commit_callbacks(execute=True):
+            execute_steps(step_of(task, "first").pk, max_steps=2)
+        assert step_of(task, "second").status == StepStatus.COMPLETE
+        assert step_of(task, "third").status == StepStatus.ENQUEUED
+        assert published == [step_of(task, "third").pk]
+
+    def test_a_child_whose_timeout_does_not_fit_the_message_is_published(
+        self, synced, published, django_capture_on_commit_callbacks
+    ):
+        """second's timeout (5 s) would outlast the message's soft limit (3 s)."""
+        from workflows.engine.executor import execute_steps
+
+        task = start("testing.chain", {"start": 1})
+        with django_capture_on_commit_callbacks(execute=True):
+            execute_steps(step_of(task, "first").pk, max_steps=10, soft_limit_seconds=3)
+        assert step_of(task, "first").status == StepStatus.COMPLETE
+        assert step_of(task, "second").status == StepStatus.ENQUEUED
+        assert published == [step_of(task, "second").pk]
+
+    def test_without_the_workers_own_time_limits_one_step_per_call(
+        self, synced, published, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        from workflows.engine import limits
+        from workflows.engine.executor import execute_steps
+
+        monkeypatch.setattr(limits, "enabled", lambda: False)
+        task = start("testing.chain", {"start": 1})
+        with django_capture_on_commit_callbacks(execute=True):
+            execute_steps(step_of(task, "first").pk, max_steps=10)
+        assert step_of(task, "second").status == StepStatus.ENQUEUED
+        assert published == [step_of(task, "second").pk]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", ["on", "off"])
+def test_worker_commit_level_applies_to_claim_and_settle_only(synced, settings, level):
+    """TASKER_WORKER_SYNCHRONOUS_COMMIT sets synchronous_commit for the claim's and
+    the settle's own transaction (PostgreSQL; SQLite has no such setting)."""
+    settings.TASKER = {**settings.TASKER, "WORKER_SYNCHRONOUS_COMMIT": level}
+    task = start("testing.chain", {"start": 1})
+
+    def level_now() -> str | None:
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    before = level_now()
+    claim = claim_step(step_of(task, "first").pk)
+    # The test runs inside one transaction, so the transaction-local setting
+    # is still visible here.
+    assert level_now() == (level if connection.vendor == "postgresql" else None)
+    assert complete_attempt(step=claim, attempt=claim.attempts, results={}) == (
+        "complete"
+    )
+    assert level_now() == (level if connection.vendor == "postgresql" else None)
+    assert step_of(task, "second").status == StepStatus.ENQUEUED
+    assert before in ("on", None)
+
+
+def test_an_unknown_worker_commit_level_is_refused():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from tasker_project.settings.base import _synchronous_commit
+
+    assert _synchronous_commit("off") == "off"
+    with pytest.raises(ImproperlyConfigured, match="TASKER_WORKER_SYNCHRONOUS_COMMIT"):
+        _synchronous_commit("sometimes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,37 @@ def test_worker_killed_mid_step_is_recovered_by_beat_sweeper(
     lost = third.transitions.get(to_status=StepStatus.WAITING_FOR_RETRY)
     assert lost.actor_label == "system:sweeper"
     assert "lease expired" in lost.reason
+
+
+def test_step_over_its_timeout_fails_the_attempt_with_a_timeout_and_retries(
+    synced, worker, wait_task
+):
+    """third (timeout 2 s) hangs on attempt 1: the worker's soft limit retries it."""
+    task = start("testing.chain", {"start": 1, "fail": {"third": ["hang"]}})
+    wait_task(task, TaskStatus.COMPLETE, timeout=60)
+    third = step_of(task, "third")
+    assert third.attempts == 2
+    timed_out = third.transitions.get(to_status=StepStatus.WAITING_FOR_RETRY)
+    assert timed_out.actor_label == "system:worker"
+    assert timed_out.reason.startswith("timeout: step exceeded its timeout")
+
+
+def test_handler_ignoring_its_timeout_has_its_process_ended(
+    synced, worker_factory, wait_task, tmp_path
+):
+    """A handler that swallows the soft limit is ended at the hard limit; the
+    sweeper recovers its step when the lease expires and attempt 2 runs."""
+    task = start(
+        "testing.chain",
+        {"start": 1, "marker_dir": str(tmp_path), "fail": {"third": ["stubborn"]}},
+    )
+    worker_factory(beat=True, TASKER_SWEEP_INTERVAL="1")
+    wait_task(task, TaskStatus.COMPLETE, timeout=90)
+    third = step_of(task, "third")
+    assert third.attempts == 2
+    lost = third.transitions.get(to_status=StepStatus.WAITING_FOR_RETRY)
+    assert "lease expired" in lost.reason
+    (marker,) = tmp_path.glob("stubborn-*")
+    pid = int(marker.name.removeprefix("stubborn-"))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -94,6 +94,7 @@ SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, t.kind, t.handler,
         WHERE e.child_id = c.id
     ) END
 FROM claimed c
+CROSS JOIN (SELECT set_config('synchronous_commit', %s, true)) AS commit_mode
 JOIN {template} t ON t.id = c.template_id
 JOIN {task} k ON k.id = c.task_id
 JOIN {definition} d ON d.id = k.definition_id
@@ -112,18 +113,26 @@ RETURNING attempts
 """
 
 
-def claim(step_id: Any, grace_seconds: int, actor_label: str) -> Claim | None:
+def claim(
+    step_id: Any,
+    grace_seconds: int,
+    actor_label: str,
+    synchronous_commit: str = "on",
+) -> Claim | None:
     """Claim ``step_id`` if it is enqueued; return the attempt, or None.
 
     Writes the claim's transition row too. Run it in autocommit mode (no
     transaction open) so the claim is committed when it returns: the lease
     must be visible to the sweeper while the handler runs.
+    ``synchronous_commit`` applies to this statement's transaction only
+    (PostgreSQL; see ``TASKER_WORKER_SYNCHRONOUS_COMMIT``).
     """
     pk = Step._meta.pk.get_db_prep_value(step_id, connection)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                _POSTGRESQL.format(**_TABLES), [grace_seconds, pk, actor_label]
+                _POSTGRESQL.format(**_TABLES),
+                [grace_seconds, pk, actor_label, synchronous_commit],
             )
             row = cursor.fetchone()
         if row is None:

@@ -40,11 +40,17 @@ def publish_step(
     if countdown:
         options["countdown"] = countdown
     if timeout_seconds:
-        # The soft limit raises inside the handler (a retryable error);
-        # the hard limit kills a handler that ignores it, and the lease
-        # expiry then recovers the step.
-        options["soft_time_limit"] = timeout_seconds
-        options["time_limit"] = timeout_seconds + settings.TASKER["LEASE_GRACE_SECONDS"]
+        # Backstops: a prefork worker enforces each step's own limits
+        # (engine.limits) and may run a few steps of a chain in one message,
+        # so the message's limits sit CONTINUE_SECONDS above the step's.
+        # The soft limit raises inside the handler (a retryable error); the
+        # hard limit kills a handler that ignores it, and the lease expiry
+        # then recovers the step.
+        window = settings.TASKER["CONTINUE_SECONDS"]
+        options["soft_time_limit"] = timeout_seconds + window
+        options["time_limit"] = (
+            timeout_seconds + settings.TASKER["LEASE_GRACE_SECONDS"] + window
+        )
     try:
         run_step.apply_async(args=[str(step_id)], **options)
     except Exception:

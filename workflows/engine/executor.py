@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +28,7 @@ from django.db.models.functions import Now
 from django.utils.module_loading import import_string
 
 from workflows.actors import WORKER, Actor
-from workflows.engine import claim_sql, dispatch, settle_sql
+from workflows.engine import claim_sql, dispatch, limits, settle_sql
 from workflows.engine.backoff import retry_delay
 from workflows.engine.claim_sql import Claim
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
@@ -68,7 +70,56 @@ def db_now_plus(seconds: float) -> ExpressionWrapper:
     )
 
 
-def execute_step(step_id: Any) -> str:
+@dataclass(slots=True)
+class Continuation:
+    """Lets a worker run one ready child of the step it settles, without a message.
+
+    The child stays ``enqueued`` in the database until this process claims
+    it, so a crash in between loses nothing: the sweeper republishes an
+    enqueued step nobody claimed. ``deadline`` (monotonic) is when the
+    message's Celery soft limit fires: a child is taken only if its whole
+    timeout fits before it, so the step's own limit always fires first.
+    """
+
+    steps_left: int
+    deadline: float | None = None
+    held: tuple[Any, int] | None = None
+
+    def take(self, ready: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+        """Hold the first of ``ready`` if allowed; return the ones to publish."""
+        if not ready or self.held is not None or self.steps_left <= 0:
+            return ready
+        child_id, timeout = ready[0]
+        if self.deadline is not None and time.monotonic() + timeout > self.deadline:
+            return ready
+        self.held = (child_id, timeout)
+        return ready[1:]
+
+
+def execute_steps(
+    step_id: Any, *, max_steps: int, soft_limit_seconds: float | None = None
+) -> str:
+    """Run ``step_id``, then up to ``max_steps - 1`` of its descendants in turn.
+
+    Used by the worker: a linear chain runs without a broker round trip per
+    step. Each step is still claimed, leased, time-limited and settled on
+    its own. Only in a process that enforces step time limits itself (see
+    :mod:`workflows.engine.limits`); elsewhere one step per message.
+    """
+    if max_steps <= 1 or not limits.enabled():
+        return execute_step(step_id)
+    deadline = time.monotonic() + soft_limit_seconds if soft_limit_seconds else None
+    continuation = Continuation(steps_left=max_steps - 1, deadline=deadline)
+    outcome = execute_step(step_id, continuation=continuation)
+    while continuation.held is not None:
+        child_id, _ = continuation.held
+        continuation.held = None
+        continuation.steps_left -= 1
+        outcome = execute_step(child_id, continuation=continuation)
+    return outcome
+
+
+def execute_step(step_id: Any, *, continuation: Continuation | None = None) -> str:
     """Run one wake-up for ``step_id``; return what happened (for logs/tests)."""
     claim = claim_step(step_id)
     if claim is None and _wake_if_due(step_id):
@@ -79,7 +130,12 @@ def execute_step(step_id: Any) -> str:
     try:
         ctx = build_context(claim)
         handler = load_handler(claim.handler)
-        outcome = handler.process(ctx)
+        with limits.step_time_limit(
+            claim.timeout_seconds,
+            settings.TASKER["LEASE_GRACE_SECONDS"],
+            f"step {claim.pk} ({claim.name})",
+        ):
+            outcome = handler.process(ctx)
         if isinstance(outcome, AwaitApproval):
             return await_approval(step=claim, attempt=attempt, request=outcome)
         if isinstance(outcome, StartSubtask):
@@ -90,7 +146,9 @@ def execute_step(step_id: Any) -> str:
         results = _checked_results(claim, outcome)
     except Exception as exc:  # every handler error is recorded on the step
         return fail_attempt(step=load_step(claim.pk), attempt=attempt, exc=exc)
-    return complete_attempt(step=claim, attempt=attempt, results=results)
+    return complete_attempt(
+        step=claim, attempt=attempt, results=results, continuation=continuation
+    )
 
 
 def _require_kind(claim: Claim, kind: str, what: str) -> None:
@@ -151,7 +209,10 @@ def claim_step(step_id: Any) -> Claim | None:
     stale wake-up.
     """
     return claim_sql.claim(
-        step_id, settings.TASKER["LEASE_GRACE_SECONDS"], WORKER.label
+        step_id,
+        settings.TASKER["LEASE_GRACE_SECONDS"],
+        WORKER.label,
+        settings.TASKER["WORKER_SYNCHRONOUS_COMMIT"],
     )
 
 
@@ -215,11 +276,20 @@ def _checked_results(step: Claim, results: Any) -> dict[str, Any]:
 
 
 def complete_attempt(
-    *, step: Claim, attempt: int, results: dict[str, Any], actor: Actor = WORKER
+    *,
+    step: Claim,
+    attempt: int,
+    results: dict[str, Any],
+    actor: Actor = WORKER,
+    continuation: Continuation | None = None,
 ) -> str:
-    """Record success, enqueue ready children and finalize the task."""
+    """Record success, enqueue ready children and finalize the task.
+
+    With ``continuation``, one ready child may be held for this process to
+    run next instead of being published.
+    """
     if connection.vendor == "postgresql":
-        return _complete_attempt_postgresql(step, attempt, results, actor)
+        return _complete_attempt_postgresql(step, attempt, results, actor, continuation)
     with transaction.atomic():
         task = lock_task(step.task_id)
         done = step_transition(
@@ -240,7 +310,9 @@ def complete_attempt(
         if not done:
             _log_fenced(step, attempt)
             return "fenced"
-        if not enqueue_ready_children(task=task, step_id=step.pk, actor=actor):
+        if not enqueue_ready_children(
+            task=task, step_id=step.pk, actor=actor, hold=continuation
+        ):
             # A child just enqueued keeps the task open: only a step that
             # enqueued nothing can be the task's last.
             finalize_task(task=task, actor=actor)
@@ -248,7 +320,11 @@ def complete_attempt(
 
 
 def _complete_attempt_postgresql(
-    claim: Claim, attempt: int, results: dict[str, Any], actor: Actor
+    claim: Claim,
+    attempt: int,
+    results: dict[str, Any],
+    actor: Actor,
+    continuation: Continuation | None,
 ) -> str:
     """The same as the ORM path, in one call of ``tasker_step_complete``.
 
@@ -263,13 +339,13 @@ def _complete_attempt_postgresql(
             attempt=attempt,
             results=results,
             actor=actor.label,
+            synchronous_commit=settings.TASKER["WORKER_SYNCHRONOUS_COMMIT"],
         )
         if settled.fenced:
             _log_fenced(claim, attempt)
             return "fenced"
-        dispatch.publish_steps_on_commit(
-            settled.ready, namespace_slug=claim.namespace_slug
-        )
+        ready = continuation.take(settled.ready) if continuation else settled.ready
+        dispatch.publish_steps_on_commit(ready, namespace_slug=claim.namespace_slug)
         if settled.task_status and claim.parent_step_id:
             settle_parent_step(
                 child=Task.objects.select_related("definition").get(pk=claim.task_id)

@@ -30,8 +30,14 @@ def lock_task(task_id: Any) -> Task:
     )
 
 
-def enqueue_ready_children(*, task: Task, step_id: Any, actor: Actor) -> list[Any]:
-    """Enqueue the children of ``step_id`` that are now ready; publish on commit."""
+def enqueue_ready_children(
+    *, task: Task, step_id: Any, actor: Actor, hold: Any = None
+) -> list[Any]:
+    """Enqueue the children of ``step_id`` that are now ready; publish on commit.
+
+    ``hold`` (an executor ``Continuation``) may keep one of them for the
+    calling worker to run next instead of publishing it.
+    """
     ready = dict(ready_children(step_id))
     moved = steps_transition(
         step_ids=list(ready),
@@ -41,12 +47,10 @@ def enqueue_ready_children(*, task: Task, step_id: Any, actor: Actor) -> list[An
         reason="dependencies satisfied",
         updates={"enqueued_at": Now()},
     )
-    for child_id in moved:
-        dispatch.publish_on_commit(
-            child_id,
-            namespace_slug=task.namespace.slug,
-            timeout_seconds=ready[child_id],
-        )
+    to_publish = [(child_id, ready[child_id]) for child_id in moved]
+    if hold is not None:
+        to_publish = hold.take(to_publish)
+    dispatch.publish_steps_on_commit(to_publish, namespace_slug=task.namespace.slug)
     return moved
 
 

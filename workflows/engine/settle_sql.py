@@ -28,14 +28,20 @@ class Settled:
 
 
 def step_complete(
-    *, step_id: Any, task_id: Any, attempt: int, results: dict[str, Any], actor: str
+    *,
+    step_id: Any,
+    task_id: Any,
+    attempt: int,
+    results: dict[str, Any],
+    actor: str,
+    synchronous_commit: str = "on",
 ) -> Settled:
     """Complete ``step_id``'s attempt and move its task on, in one call."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT child_id, timeout_seconds, outcome "
-            "FROM tasker_step_complete(%s, %s, %s, %s::jsonb, %s)",
-            [step_id, task_id, attempt, json.dumps(results), actor],
+            "FROM tasker_step_complete(%s, %s, %s, %s::jsonb, %s, %s)",
+            [step_id, task_id, attempt, json.dumps(results), actor, synchronous_commit],
         )
         rows = cursor.fetchall()
     settled = Settled()

@@ -20,7 +20,8 @@ from django.db import migrations
 
 FUNCTION = r"""
 CREATE OR REPLACE FUNCTION tasker_step_complete(
-    p_step uuid, p_task uuid, p_attempt integer, p_results jsonb, p_actor text
+    p_step uuid, p_task uuid, p_attempt integer, p_results jsonb, p_actor text,
+    p_synchronous_commit text
 ) RETURNS TABLE (child_id uuid, timeout_seconds integer, outcome text)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
@@ -31,6 +32,8 @@ DECLARE
     v_target text;
     v_reason text;
 BEGIN
+    -- The worker's setting for its own bookkeeping (TASKER_WORKER_SYNCHRONOUS_COMMIT).
+    PERFORM set_config('synchronous_commit', p_synchronous_commit, true);
     -- Serialise the settles of one task: every statement below sees each
     -- sibling that committed before this lock was granted.
     SELECT t.status INTO v_task_status
