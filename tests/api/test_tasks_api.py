@@ -414,6 +414,22 @@ def test_oversized_body_is_a_413_error_body(operator, settings):
     assert Task.objects.count() == 0
 
 
+def test_a_reason_longer_than_allowed_is_refused_even_if_mostly_whitespace(operator):
+    """maxLength counts the text as sent, not after DRF trims it."""
+    task = start("testing.chain")
+    response = operator.post(
+        f"/api/v1/tasks/{task.pk}/cancel/",
+        {"reason": "\r" * 2000 + "x"},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert list(assert_error_body(response)["fields"]) == ["reason"]
+    response = operator.post(
+        f"/api/v1/tasks/{task.pk}/cancel/", {"reason": "  done  "}, format="json"
+    )
+    assert response.status_code == 200, response.content
+
+
 @pytest.fixture
 def low_rates(monkeypatch):
     """Throttle at 3 requests a minute; DRF reads the rates at class level."""

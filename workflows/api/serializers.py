@@ -172,9 +172,27 @@ class VersionDetailSerializer(VersionSummarySerializer):
 # --- tasks and steps -----------------------------------------------------------------
 
 
+class SentText(serializers.CharField):
+    """A CharField whose ``max_length`` counts the text as sent.
+
+    DRF trims surrounding whitespace before its length check, so 3,000
+    carriage returns and a letter passed a 2,000-character limit; the
+    schema's ``maxLength`` is about the value in the request.
+    """
+
+    def to_internal_value(self, data: Any) -> str:
+        if (
+            self.max_length is not None
+            and isinstance(data, str)
+            and len(data) > self.max_length
+        ):
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
 class TaskCreateSerializer(serializers.Serializer):
-    namespace = serializers.CharField(max_length=63)
-    workflow = serializers.CharField(max_length=100)
+    namespace = SentText(max_length=63)
+    workflow = SentText(max_length=100)
     version = serializers.RegexField(
         r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$",
         max_length=32,
@@ -183,17 +201,17 @@ class TaskCreateSerializer(serializers.Serializer):
         error_messages={"invalid": "Use MAJOR.MINOR.PATCH."},
     )
     context = serializers.DictField(validators=[storable_json])
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    reason = SentText(max_length=2000, required=False, allow_blank=True)
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50),
+        child=SentText(max_length=50),
         max_length=MAX_TAGS,
         required=False,
     )
 
 
 class TaskListQuerySerializer(serializers.Serializer):
-    namespace = serializers.CharField(max_length=63, required=False)
-    workflow = serializers.CharField(max_length=100, required=False)
+    namespace = SentText(max_length=63, required=False)
+    workflow = SentText(max_length=100, required=False)
     status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
@@ -203,7 +221,7 @@ class TaskListQuerySerializer(serializers.Serializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    reason = SentText(max_length=2000, required=False, allow_blank=True)
 
 
 class ResolveSerializer(ReasonSerializer):
@@ -211,7 +229,7 @@ class ResolveSerializer(ReasonSerializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000)
+    comment = SentText(max_length=2000)
 
 
 class StepErrorSerializer(serializers.Serializer):
