@@ -542,3 +542,30 @@ def test_an_unknown_worker_commit_level_is_refused():
     assert _synchronous_commit("off") == "off"
     with pytest.raises(ImproperlyConfigured, match="TASKER_WORKER_SYNCHRONOUS_COMMIT"):
         _synchronous_commit("sometimes")
+
+
+@pytest.mark.django_db
+def test_waiting_on_counts_unsatisfied_parents_and_the_upgrade_recounts_them(synced):
+    """join waits on left and right; the upgrade's recount gives the same."""
+    import importlib
+
+    task = start("testing.diamond", {"start": 1})
+    assert {s.name: s.waiting_on for s in task.steps.all()} == {
+        "root": 0,
+        "left": 1,
+        "right": 1,
+        "join": 2,
+    }
+    execute_step(step_of(task, "root").pk)
+    execute_step(step_of(task, "left").pk)
+    assert step_of(task, "join").waiting_on == 1
+    assert step_of(task, "join").status == StepStatus.PENDING
+    # A database from before the counter: every step at 0, then the recount.
+    Step.objects.filter(task=task).update(waiting_on=0)
+    migration = importlib.import_module("workflows.migrations.0004_step_waiting_on")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.COUNT_WAITING)
+    assert step_of(task, "join").waiting_on == 1
+    execute_step(step_of(task, "right").pk)
+    join = step_of(task, "join")
+    assert (join.status, join.waiting_on) == (StepStatus.ENQUEUED, 0)

@@ -151,5 +151,14 @@ def test_handler_ignoring_its_timeout_has_its_process_ended(
     assert "lease expired" in lost.reason
     (marker,) = tmp_path.glob("stubborn-*")
     pid = int(marker.name.removeprefix("stubborn-"))
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    # The watchdog looks every quarter second, so attempt 2 may finish first;
+    # without the hard limit the process would sleep for an hour.
+    wait_for(gone, timeout=10, what=f"stubborn worker process {pid} to end")

@@ -76,7 +76,6 @@ def enable() -> None:
     """Enforce step time limits in this process (a prefork worker child)."""
     global _watchdog
     if _watchdog is None and hasattr(signal, "setitimer"):
-        signal.signal(signal.SIGALRM, _raise_soft_limit)
         _watchdog = _Watchdog()
 
 
@@ -98,6 +97,11 @@ def step_time_limit(
     if watchdog is None or threading.current_thread() is not threading.main_thread():
         yield
         return
+    # Installed here, not once at start: billiard's pool replaces the SIGALRM
+    # handler after worker_process_init when it protects its signals (the
+    # threaded pool used with brokers without asynchronous I/O).
+    if signal.getsignal(signal.SIGALRM) is not _raise_soft_limit:
+        signal.signal(signal.SIGALRM, _raise_soft_limit)
     watchdog.arm(timeout_seconds + grace_seconds, label)
     signal.setitimer(signal.ITIMER_REAL, timeout_seconds)
     try:

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, F, Q
 
 from workflows.engine.states import STEP_ACTIVE, STEP_SATISFIED, StepStatus
-from workflows.models import Step, StepEdge
+from workflows.models import Step
 
 
 def ready_children(step_id: Any) -> list[tuple[Any, int]]:
-    """Return ``(id, timeout)`` of the pending children of ``step_id`` now ready.
+    """Count ``step_id`` as satisfied for its children; return the ready ones.
 
-    Costs one query touching only the step's children and their parents, so
-    it does not grow with the size of the task.
+    Call it once per parent that became satisfied, with the task row locked:
+    each child waits on one parent fewer (``Step.waiting_on``), and the
+    pending children now waiting on none are returned as ``(id, timeout)``.
+    Touches only the step's children, however many parents they have.
     """
-    blocked = StepEdge.objects.filter(child_id=OuterRef("child_id")).exclude(
-        parent__status__in=STEP_SATISFIED
-    )
+    children = Step.objects.filter(parent_edges__parent_id=step_id)
+    children.update(waiting_on=F("waiting_on") - 1)
     return list(
-        StepEdge.objects.filter(parent_id=step_id, child__status=StepStatus.PENDING)
-        .annotate(blocked=Exists(blocked))
-        .filter(blocked=False)
-        .values_list("child_id", "child__template__timeout_seconds")
+        children.filter(status=StepStatus.PENDING, waiting_on=0).values_list(
+            "pk", "template__timeout_seconds"
+        )
     )
 
 

@@ -1,7 +1,7 @@
 """PostgreSQL's settle path: a completed step in one round trip.
 
 Completing a step is the engine's other hot path. On PostgreSQL it is one
-call of ``tasker_step_complete`` (installed by migration 0003): under the
+call of ``tasker_step_complete`` (installed by migration 0005): under the
 task's row lock it completes the step fenced by its attempt, writes the
 transition, enqueues every child now ready with their transitions and, when
 nothing is left moving, finishes the task. SQLite runs the same logic

@@ -74,6 +74,10 @@ class Task(models.Model):
         ]
         indexes = [
             models.Index(fields=["namespace", "status", "-created_at"]),
+            # A team's task list, newest first (the API's default order).
+            models.Index(
+                fields=["namespace", "-created_at", "-id"], name="task_namespace_newest"
+            ),
             models.Index(fields=["definition", "-created_at"]),
             models.Index(fields=["-created_at"]),
         ]
@@ -91,7 +95,11 @@ class Step(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="steps")
+    # Not indexed alone: step_unique_name (task, name) and (task, status) lead
+    # with it, and every index is written on each status change of a step.
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, related_name="steps", db_index=False
+    )
     template = models.ForeignKey(
         "workflows.StepTemplate", on_delete=models.PROTECT, related_name="steps"
     )
@@ -101,6 +109,11 @@ class Step(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField()
+    # How many of this step's parents are not yet satisfied. Settling a
+    # parent decrements its children under the task lock; a pending child
+    # that reaches 0 is enqueued. Readiness costs one row per child, however
+    # many parents a fan-in has.
+    waiting_on = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
@@ -120,6 +133,7 @@ class Step(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_index=False,  # partial index below: only decided steps
         related_name="decided_steps",
     )
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -158,6 +172,11 @@ class Step(models.Model):
                 name="step_lease_idx",
             ),
             models.Index(fields=["task", "status"]),
+            models.Index(
+                fields=["decided_by"],
+                name="step_decided_by_idx",
+                condition=models.Q(decided_by__isnull=False),
+            ),
             models.Index(
                 fields=["task"],
                 condition=models.Q(status=StepStatus.WAITING_FOR_APPROVAL),
@@ -204,6 +223,9 @@ class TransitionBase(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        # Most transitions are the system's (no user): the concrete models
+        # index only rows with an actor.
+        db_index=False,
     )
     actor_label = models.CharField(max_length=150)
     reason = models.TextField(blank=True)
@@ -224,11 +246,20 @@ class TransitionBase(models.Model):
 class TaskTransition(TransitionBase):
     """One status change of a task."""
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="transitions")
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, related_name="transitions", db_index=False
+    )
 
     class Meta:
         ordering = ["task", "created_at", "id"]
-        indexes = [models.Index(fields=["task", "created_at"])]
+        indexes = [
+            models.Index(fields=["task", "created_at"]),
+            models.Index(
+                fields=["actor"],
+                name="tasktransition_actor_idx",
+                condition=models.Q(actor__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"task {self.task_id}: {self.from_status or '∅'} → {self.to_status}"
@@ -237,12 +268,21 @@ class TaskTransition(TransitionBase):
 class StepTransition(TransitionBase):
     """One status change of a step."""
 
-    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="transitions")
+    step = models.ForeignKey(
+        Step, on_delete=models.CASCADE, related_name="transitions", db_index=False
+    )
     attempt = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["step", "created_at", "id"]
-        indexes = [models.Index(fields=["step", "created_at"])]
+        indexes = [
+            models.Index(fields=["step", "created_at"]),
+            models.Index(
+                fields=["actor"],
+                name="steptransition_actor_idx",
+                condition=models.Q(actor__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"step {self.step_id}: {self.from_status or '∅'} → {self.to_status}"

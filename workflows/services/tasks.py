@@ -368,6 +368,7 @@ def _create_tasks(
                 status=StepStatus.ENQUEUED if not t.depends_on else StepStatus.PENDING,
                 enqueued_at=None if t.depends_on else now,
                 max_attempts=t.retry_limit,
+                waiting_on=len(t.depends_on),
             )
             by_name[t.name] = step
             steps.append(step)

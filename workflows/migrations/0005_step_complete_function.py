@@ -11,6 +11,10 @@ volatile function takes a new snapshot). Called in autocommit mode, the
 whole settle is one round trip and one commit. SQLite runs the same logic
 through the ORM (``workflows.engine.progress``); both run the same tests.
 
+Readiness uses ``Step.waiting_on`` (migration 0004): a parent's completion
+decrements its children and enqueues those left waiting on none, so a
+settle touches one row per child however many parents a fan-in has.
+
 The status lists are those of ``workflows.engine.states``:
 satisfied = complete, resolved_manually; active = enqueued, in_progress,
 waiting_for_retry, waiting_for_approval, waiting_for_subtask.
@@ -53,26 +57,26 @@ BEGIN
     VALUES (statement_timestamp(), 'in_progress', 'complete', NULL, p_actor,
         'handler succeeded', '{}'::jsonb, p_step, p_attempt);
 
+    -- Each child now waits on one parent fewer; a pending child that waits
+    -- on none is enqueued, in the same UPDATE (a row is updated once).
     RETURN QUERY
-    WITH ready AS (
-        SELECT e.child_id, t.timeout_seconds
-        FROM workflows_stepedge e
-        JOIN workflows_step c ON c.id = e.child_id
-        JOIN workflows_steptemplate t ON t.id = c.template_id
-        WHERE e.parent_id = p_step AND c.status = 'pending'
-          AND NOT EXISTS (
-              SELECT 1 FROM workflows_stepedge e2
-              JOIN workflows_step p ON p.id = e2.parent_id
-              WHERE e2.child_id = e.child_id
-                AND p.status NOT IN ('complete', 'resolved_manually')
-          )
-    ), moved AS (
-        UPDATE workflows_step s
-        SET status = 'enqueued', enqueued_at = statement_timestamp(),
+    WITH counted AS (
+        UPDATE workflows_step c
+        SET waiting_on = c.waiting_on - 1,
+            status = CASE WHEN c.waiting_on = 1 AND c.status = 'pending'
+                          THEN 'enqueued' ELSE c.status END,
+            enqueued_at = CASE WHEN c.waiting_on = 1 AND c.status = 'pending'
+                               THEN statement_timestamp() ELSE c.enqueued_at END,
             updated_at = statement_timestamp()
-        FROM ready
-        WHERE s.id = ready.child_id AND s.status = 'pending'
-        RETURNING s.id, ready.timeout_seconds
+        FROM workflows_stepedge e
+        WHERE e.parent_id = p_step AND c.id = e.child_id
+        RETURNING c.id, c.template_id,
+            c.waiting_on = 0 AND c.status = 'enqueued'
+                AND c.enqueued_at = statement_timestamp() AS moved_now
+    ), moved AS (
+        SELECT counted.id, t.timeout_seconds
+        FROM counted JOIN workflows_steptemplate t ON t.id = counted.template_id
+        WHERE counted.moved_now
     ), logged AS (
         INSERT INTO workflows_steptransition (created_at, from_status, to_status,
             actor_id, actor_label, reason, metadata, step_id, attempt)
@@ -122,7 +126,10 @@ END
 $fn$;
 """
 
-DROP = "DROP FUNCTION IF EXISTS tasker_step_complete(uuid, uuid, integer, jsonb, text);"
+DROP = (
+    "DROP FUNCTION IF EXISTS "
+    "tasker_step_complete(uuid, uuid, integer, jsonb, text, text);"
+)
 
 
 def create_function(apps, schema_editor):
@@ -137,7 +144,7 @@ def drop_function(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0002_approvals_and_pinned_defaults"),
+        ("workflows", "0004_step_waiting_on"),
     ]
 
     operations = [migrations.RunPython(create_function, drop_function)]
