@@ -38,6 +38,31 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             ratio <= 4,
         )
     )
+    opt_in = r.get("async_commit")
+    if opt_in:
+        for key, label in (
+            ("engine_a", "(a)"),
+            ("engine_b", "(b)"),
+            ("engine_c", "(c)"),
+        ):
+            rate = opt_in[key]["steps_per_second"]
+            rows.append(
+                (
+                    f"opt-in `TASKER_WORKER_SYNCHRONOUS_COMMIT=off`: steps/s {label}",
+                    f"{rate:.0f}/s = {rate / raw:.2f} × raw",
+                    "≥ 0.5 × raw",
+                    rate / raw >= 0.5,
+                )
+            )
+        lat = opt_in["engine_latency"]["p50_ms"]
+        rows.append(
+            (
+                "opt-in `TASKER_WORKER_SYNCHRONOUS_COMMIT=off`: linear-4 p50",
+                f"{lat:.1f} ms = {lat / r['raw_chain_latency']['p50_ms']:.2f} × raw",
+                "≤ 4 × raw",
+                lat / r["raw_chain_latency"]["p50_ms"] <= 4,
+            )
+        )
     growth = r["growth"]
     rows.append(
         (
@@ -98,6 +123,30 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
+def cpu_table(cpu: dict[str, dict[str, float]]) -> list[str]:
+    """Return a markdown table: one row per component, one column per run."""
+    if not cpu:
+        return ["(not measured)"]
+    names = {
+        "raw": "raw Celery",
+        "engine_a": "engine (a)",
+        "engine_b": "engine (b)",
+        "engine_c": "engine (c)",
+    }
+    runs = [k for k in names if k in cpu]
+    components = sorted({c for k in runs for c in cpu[k]})
+    lines = [
+        "| component | " + " | ".join(names[k] for k in runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for component in components:
+        cells = " | ".join(f"{cpu[k].get(component, 0.0):.2f}" for k in runs)
+        lines.append(f"| {component} | {cells} |")
+    totals = " | ".join(f"**{sum(cpu[k].values()):.2f}**" for k in runs)
+    lines.append(f"| total | {totals} |")
+    return lines
+
+
 def write_report(r: dict[str, Any]) -> None:
     rows = targets(r)
     width = max(len(row[0]) for row in rows)
@@ -152,9 +201,25 @@ def write_report(r: dict[str, Any]) -> None:
         f"- History: {r['growth']['history_tasks']:,} finished tasks with their steps "
         f"and transitions inserted in {r['growth']['insert_seconds']:.0f} s.",
         f"- API: {r['api']['clients']} concurrent clients (a separate load generator "
-        "process on loopback) against gunicorn with 4 workers, while the Celery "
-        "worker runs the started tasks.",
+        "process on loopback, closed loop, no think time) against gunicorn with 4 "
+        "workers, while the Celery worker runs the started tasks. CPU per request: "
+        + "; ".join(
+            f"{label} gunicorn {r['api'][key].get('server_cpu_ms_per_request', 0):.1f}"
+            f" ms, load generator "
+            f"{r['api'][key].get('loadgen_cpu_ms_per_request', 0):.1f} ms"
+            for key, label in (("post_tasks", "POST"), ("get_tasks", "GET"))
+        )
+        + ".",
         f"- The whole run took {r['seconds']:.0f} s.",
+        "",
+        "## Where the CPU goes, per step",
+        "",
+        "CPU milliseconds (user + system) each component used per no-op step "
+        "while a throughput measure ran (from /proc; the machine has "
+        f"{machine['cores']} cores, so wall time per step is at least the total "
+        f"divided by {machine['cores']}):",
+        "",
+        *cpu_table(r.get("cpu_ms_per_step", {})),
         "",
         "## Where a step's time goes",
         "",

@@ -198,6 +198,13 @@ def start(workflow: str, actor: Any, reason: str) -> Any:
     )
 
 
+def run_began(ids: list[Any]) -> Any:
+    """Return the creation time of the first of ``ids`` (a run's first task)."""
+    from workflows.models import Task
+
+    return Task.objects.filter(pk__in=ids[:1]).values_list("created_at", flat=True)[0]
+
+
 def engine_throughput(
     workflow: str, tasks: int, steps_per_task: int, batch: int = 100
 ) -> dict[str, float]:
@@ -206,17 +213,20 @@ def engine_throughput(
     The clock runs from the first start to the last task complete, so the
     starting is counted; the workers run while the later batches start.
     """
+    from django.db.models import Max
+
     from workflows.actors import Actor
     from workflows.models import Task
     from workflows.services import task_start_many
 
     actor = Actor.system_actor("bench")
     run = uuid.uuid4().hex
-    pending: set[Any] = set()
+    ids: list[Any] = []
+    wall_start = time.time()
     started = time.perf_counter()
     for offset in range(0, tasks, batch):
         size = min(batch, tasks - offset)
-        pending.update(
+        ids.extend(
             task.pk
             for task in task_start_many(
                 namespace="bench",
@@ -227,18 +237,18 @@ def engine_throughput(
             )
         )
     published = time.perf_counter() - started
-    while pending:
-        finished = dict(
-            Task.objects.filter(pk__in=pending)
-            .exclude(status="in_progress")
-            .values_list("pk", "status")
-        )
-        if any(status != "complete" for status in finished.values()):
+    # Poll cheaply (an index range of this run's unfinished tasks) and take
+    # the end from the database's completion stamps, so the polling neither
+    # loads the machine nor rounds the time up.
+    mine = Task.objects.filter(namespace__slug="bench", created_at__gte=run_began(ids))
+    while mine.filter(status="in_progress").exists():
+        if mine.filter(status="failed").exists():
             raise RuntimeError(f"a {workflow} task failed")
-        pending.difference_update(finished)
-        if pending:
-            time.sleep(0.02)
-    elapsed = time.perf_counter() - started
+        time.sleep(0.05)
+    if mine.exclude(status="complete").exists():
+        raise RuntimeError(f"a {workflow} task did not complete")
+    last = Task.objects.filter(pk__in=ids).aggregate(last=Max("completed_at"))["last"]
+    elapsed = last.timestamp() - wall_start
     steps = tasks * steps_per_task
     return {
         "tasks": tasks,
@@ -431,10 +441,10 @@ def insert_history(count: int) -> float:
             """
             INSERT INTO workflows_step (id, task_id, template_id, name, status, attempts,
                 max_attempts, results, created_at, updated_at, started_at, completed_at,
-                enqueued_at, decision, decision_comment)
+                enqueued_at, decision, decision_comment, waiting_on)
             SELECT gen_random_uuid(), t.id, %s, 'only', 'complete', 1, 3, '{}',
                 t.created_at, t.created_at, t.created_at, t.completed_at, t.created_at,
-                '', ''
+                '', '', 0
             FROM workflows_task t WHERE t.reason = 'history'
             """,
             [template.pk],
@@ -510,6 +520,21 @@ def api_latency(clients: int, per_client: int) -> dict[str, Any]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+    def server_cpu_seconds() -> float:
+        """Return the CPU seconds of gunicorn's processes (its own session)."""
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == server.pid:  # the session gunicorn leads
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     try:
         import urllib.request
 
@@ -544,13 +569,19 @@ def api_latency(clients: int, per_client: int) -> dict[str, Any]:
         ):
             # A short warm-up so every gunicorn worker has loaded the app.
             load(url, method, payload, token, clients, 3)
+            server_began = server_cpu_seconds()
             out = load(url, method, payload, token, clients, per_client)
+            server_seconds = server_cpu_seconds() - server_began
             statuses = out["statuses"]
             latencies = out["latencies_ms"]
             results[name] = {
                 **summarize(latencies),
                 "requests_per_second": len(latencies) / out["seconds"],
                 "statuses": statuses,
+                # CPU per request of gunicorn (master and workers) and of the
+                # load generator: what a request costs, however noisy the box.
+                "server_cpu_ms_per_request": server_seconds / len(latencies) * 1e3,
+                "loadgen_cpu_ms_per_request": out["cpu_seconds"] / len(latencies) * 1e3,
             }
         return results
     finally:
@@ -634,6 +665,71 @@ def list_query_counts() -> dict[str, int]:
 # --- the run ------------------------------------------------------------------------
 
 
+def engine_runs(
+    out: dict[str, Any], n: int, label: str, with_cpu_of: dict[str, Any] | None = None
+) -> None:
+    """Measure engine throughput (a), (b), (c) and linear-4 latency into ``out``."""
+    cpu_out = with_cpu_of if with_cpu_of is not None else {}
+    log(f"engine (a) independent 1-step tasks{label}")
+    engine_throughput("noop_1", 50, 1)  # warm-up
+    out["engine_a"] = with_cpu(
+        cpu_out, "engine_a", n, engine_throughput, "noop_1", n, 1
+    )
+    log(f"engine (b) 10-step chains{label}")
+    out["engine_b"] = with_cpu(
+        cpu_out, "engine_b", n, engine_throughput, "chain_10", n // 10, 10
+    )
+    log(f"engine (c) one 1,000-step fan-out/fan-in{label}")
+    out["engine_c"] = with_cpu(
+        cpu_out, "engine_c", 1000, engine_throughput, "fan_1000", 1, 1000
+    )
+    log(f"engine linear-4 latency{label}")
+    out["engine_latency"] = engine_latency(60 if QUICK else 300)
+
+
+def cpu_seconds_by_component() -> dict[tuple[str, str], float]:
+    """Return each process's CPU seconds (user + system), tagged by component."""
+    tick = os.sysconf("SC_CLK_TCK")
+    me = str(os.getpid())
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        text = cmd.decode(errors="replace")
+        if entry == me:
+            component = "publisher (this process)"
+        elif "celery" in text and "worker" in text:
+            component = "Celery worker"
+        elif text.startswith("postgres"):
+            component = "PostgreSQL"
+        elif "redis-server" in text:
+            component = "Redis"
+        else:
+            continue
+        out[(entry, component)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def with_cpu(
+    out: dict[str, Any], key: str, steps: int, fn: Any, *args: Any
+) -> dict[str, Any]:
+    """Run ``fn(*args)``; record CPU milliseconds per step by component in ``out``."""
+    before = cpu_seconds_by_component()
+    result = fn(*args)
+    after = cpu_seconds_by_component()
+    per: dict[str, float] = {}
+    for (pid, component), seconds in after.items():
+        used = seconds - before.get((pid, component), 0.0)
+        per[component] = per.get(component, 0.0) + used * 1000 / steps
+    out.setdefault("cpu_ms_per_step", {})[key] = per
+    return result
+
+
 def main() -> None:
     began = time.perf_counter()
     log(f"recreating database {DB_NAME}")
@@ -657,25 +753,28 @@ def main() -> None:
     try:
         log("raw Celery throughput")
         raw_throughput(200)  # warm-up
-        results["raw_throughput"] = raw_throughput(n)
+        results["raw_throughput"] = with_cpu(results, "raw", n, raw_throughput, n)
         log("raw Celery 4-chain latency")
         raw_chain_latency(20)
         results["raw_chain_latency"] = raw_chain_latency(60 if QUICK else 300)
 
-        log("engine (a) independent 1-step tasks")
-        engine_throughput("noop_1", 50, 1)  # warm-up
-        results["engine_a"] = engine_throughput("noop_1", n, 1)
-        log("engine (b) 10-step chains")
-        results["engine_b"] = engine_throughput("chain_10", n // 10, 10)
-        log("engine (c) one 1,000-step fan-out/fan-in")
-        results["engine_c"] = engine_throughput("fan_1000", 1, 1000)
-        log("engine linear-4 latency")
-        results["engine_latency"] = engine_latency(60 if QUICK else 300)
+        engine_runs(results, n, "", with_cpu_of=results)
 
         log("API latency at 20 clients")
         results["api"] = api_latency(20, 10 if QUICK else 40)
     finally:
         worker.stop()
+
+    # The same engine runs with the worker's claim and settle committing
+    # asynchronously (an opt-in setting; see docs/architecture.md).
+    os.environ["TASKER_WORKER_SYNCHRONOUS_COMMIT"] = "off"
+    worker.start()
+    try:
+        results["async_commit"] = {}
+        engine_runs(results["async_commit"], n, " (synchronous_commit=off)")
+    finally:
+        worker.stop()
+        del os.environ["TASKER_WORKER_SYNCHRONOUS_COMMIT"]
 
     log("readiness cost and SQL per step, in process")
     results["readiness"] = readiness_cost()
