@@ -290,13 +290,12 @@ TASKER = {
     # step's (the messages' Celery limits are raised by as much).
     "CONTINUE_MAX_STEPS": int(os.environ.get("TASKER_CONTINUE_MAX_STEPS", 20)),
     "CONTINUE_SECONDS": int(os.environ.get("TASKER_CONTINUE_SECONDS", 5)),
-    # PostgreSQL's synchronous_commit for the worker's claim and settle
-    # transactions only (never a start, an approval or any API write). "off"
-    # saves a WAL flush per commit; a database crash can then forget the
-    # last fraction of a second of step progress, which the engine redoes:
-    # a forgotten claim is republished, a forgotten completion re-runs when
-    # its lease expires (with the same idempotency key). See
-    # docs/architecture.md.
+    # PostgreSQL's synchronous_commit for the worker's settle transactions
+    # only (never a start, an approval or any API write; a claim never waits
+    # for the flush). "off" saves a WAL flush per step; a database crash can
+    # then forget the last fraction of a second of completions, which the
+    # engine redoes when their leases expire (with the same idempotency
+    # key). See docs/architecture.md.
     "WORKER_SYNCHRONOUS_COMMIT": _synchronous_commit(
         os.environ.get("TASKER_WORKER_SYNCHRONOUS_COMMIT", "on")
     ),

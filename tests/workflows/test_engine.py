@@ -508,9 +508,11 @@ class TestContinuation:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("level", ["on", "off"])
-def test_worker_commit_level_applies_to_claim_and_settle_only(synced, settings, level):
-    """TASKER_WORKER_SYNCHRONOUS_COMMIT sets synchronous_commit for the claim's and
-    the settle's own transaction (PostgreSQL; SQLite has no such setting)."""
+def test_claims_commit_without_waiting_and_settles_at_the_worker_level(
+    synced, settings, level
+):
+    """A claim's transaction never waits for the WAL flush; a settle's follows
+    TASKER_WORKER_SYNCHRONOUS_COMMIT (PostgreSQL; SQLite has no such setting)."""
     settings.TASKER = {**settings.TASKER, "WORKER_SYNCHRONOUS_COMMIT": level}
     task = start("testing.chain", {"start": 1})
 
@@ -525,7 +527,7 @@ def test_worker_commit_level_applies_to_claim_and_settle_only(synced, settings, 
     claim = claim_step(step_of(task, "first").pk)
     # The test runs inside one transaction, so the transaction-local setting
     # is still visible here.
-    assert level_now() == (level if connection.vendor == "postgresql" else None)
+    assert level_now() == ("off" if connection.vendor == "postgresql" else None)
     assert complete_attempt(step=claim, attempt=claim.attempts, results={}) == (
         "complete"
     )

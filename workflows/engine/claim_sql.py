@@ -125,7 +125,7 @@ def claim(
     transaction open) so the claim is committed when it returns: the lease
     must be visible to the sweeper while the handler runs.
     ``synchronous_commit`` applies to this statement's transaction only
-    (PostgreSQL; see ``TASKER_WORKER_SYNCHRONOUS_COMMIT``).
+    (PostgreSQL; the executor passes ``off``, see ``executor.claim_step``).
     """
     pk = Step._meta.pk.get_db_prep_value(step_id, connection)
     if connection.vendor == "postgresql":

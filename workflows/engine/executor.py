@@ -207,12 +207,16 @@ def claim_step(step_id: Any) -> Claim | None:
     One conditional ``UPDATE … RETURNING`` with the transition row (see
     :mod:`workflows.engine.claim_sql`); no row changed means a duplicate or
     stale wake-up.
+
+    The claim's commit does not wait for the WAL flush: whether a database
+    crash forgets it or not, the attempt is redone (a forgotten claim leaves
+    the step ``enqueued``, which the sweeper republishes; a remembered one
+    expires its lease), and the settle's own commit flushes it in any case.
+    Other sessions see the claim at once either way, so duplicates still
+    lose it.
     """
     return claim_sql.claim(
-        step_id,
-        settings.TASKER["LEASE_GRACE_SECONDS"],
-        WORKER.label,
-        settings.TASKER["WORKER_SYNCHRONOUS_COMMIT"],
+        step_id, settings.TASKER["LEASE_GRACE_SECONDS"], WORKER.label, "off"
     )
 
 
