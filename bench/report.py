@@ -195,9 +195,15 @@ def write_report(r: dict[str, Any]) -> None:
         "runs, start → complete.",
         *[
             f"- Engine {k[-1]}: {r[k]['steps']} steps in {r[k]['seconds']:.2f} s "
-            f"(starting the tasks took {r[k]['start_seconds']:.2f} s of it)."
+            f"(starting the tasks took {r[k]['start_seconds']:.2f} s of it); "
+            "steps/s of each run: "
+            + ", ".join(f"{rate:.0f}" for rate in r[k].get("all_rates", []))
+            + "."
             for k in ("engine_a", "engine_b", "engine_c")
         ],
+        "- Raw Celery tasks/s of each run: "
+        + ", ".join(f"{rate:.0f}" for rate in r["raw_throughput"].get("all_rates", []))
+        + ". Each throughput row is the median of its runs.",
         f"- History: {r['growth']['history_tasks']:,} finished tasks with their steps "
         f"and transitions inserted in {r['growth']['insert_seconds']:.0f} s.",
         f"- API: {r['api']['clients']} concurrent clients (a separate load generator "
