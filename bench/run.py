@@ -836,8 +836,9 @@ def main() -> None:
     finally:
         worker.stop()
 
-    # The same engine runs with the worker's claim and settle committing
-    # asynchronously (an opt-in setting; see docs/architecture.md).
+    # The same engine runs with the worker's settles committing
+    # asynchronously too (an opt-in setting; claims always do; see
+    # docs/architecture.md).
     os.environ["TASKER_WORKER_SYNCHRONOUS_COMMIT"] = "off"
     worker.start()
     try:

@@ -121,29 +121,47 @@ def test_worker_killed_mid_step_is_recovered_by_beat_sweeper(
     assert "lease expired" in lost.reason
 
 
+def _celery_limits_far_away(settings) -> dict[str, str]:
+    """Push Celery's per-message limits 300 s out, here and in the worker.
+
+    Then only the worker process's own per-step limits can stop a handler
+    within a test's wait.
+    """
+    settings.TASKER = {**settings.TASKER, "CONTINUE_SECONDS": 300}
+    return {"TASKER_CONTINUE_SECONDS": "300"}
+
+
 def test_step_over_its_timeout_fails_the_attempt_with_a_timeout_and_retries(
-    synced, worker, wait_task
+    synced, worker_factory, wait_task, settings
 ):
-    """third (timeout 2 s) hangs on attempt 1: the worker's soft limit retries it."""
+    """third (timeout 2 s) hangs on attempt 1: the worker's own soft limit
+    raises in the handler at 2 s and the attempt is retried."""
+    worker_factory(**_celery_limits_far_away(settings))
     task = start("testing.chain", {"start": 1, "fail": {"third": ["hang"]}})
     wait_task(task, TaskStatus.COMPLETE, timeout=60)
     third = step_of(task, "third")
     assert third.attempts == 2
+    claimed = third.transitions.filter(to_status=StepStatus.IN_PROGRESS).earliest(
+        "created_at"
+    )
     timed_out = third.transitions.get(to_status=StepStatus.WAITING_FOR_RETRY)
     assert timed_out.actor_label == "system:worker"
     assert timed_out.reason.startswith("timeout: step exceeded its timeout")
+    waited = (timed_out.created_at - claimed.created_at).total_seconds()
+    assert 2 <= waited < 4
 
 
 def test_handler_ignoring_its_timeout_has_its_process_ended(
-    synced, worker_factory, wait_task, tmp_path
+    synced, worker_factory, wait_task, tmp_path, settings
 ):
     """A handler that swallows the soft limit is ended at the hard limit; the
     sweeper recovers its step when the lease expires and attempt 2 runs."""
+    limits_env = _celery_limits_far_away(settings)
     task = start(
         "testing.chain",
         {"start": 1, "marker_dir": str(tmp_path), "fail": {"third": ["stubborn"]}},
     )
-    worker_factory(beat=True, TASKER_SWEEP_INTERVAL="1")
+    worker_factory(beat=True, TASKER_SWEEP_INTERVAL="1", **limits_env)
     wait_task(task, TaskStatus.COMPLETE, timeout=90)
     third = step_of(task, "third")
     assert third.attempts == 2

@@ -209,7 +209,7 @@ def _claim_sqlite(
         pk=step.pk,
         task_id=step.task_id,
         name=step.name,
-        attempts=step.attempts,
+        attempts=row[0],  # this claim's attempt, whatever happened since
         max_attempts=step.max_attempts,
         kind=template.kind,
         handler=template.handler,

@@ -18,7 +18,7 @@ import traceback
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -81,6 +81,8 @@ class Continuation:
     timeout fits before it, so the step's own limit always fires first.
     """
 
+    MARGIN_SECONDS: ClassVar[float] = 2.0
+
     steps_left: int
     deadline: float | None = None
     held: tuple[Any, int] | None = None
@@ -90,7 +92,12 @@ class Continuation:
         if not ready or self.held is not None or self.steps_left <= 0:
             return ready
         child_id, timeout = ready[0]
-        if self.deadline is not None and time.monotonic() + timeout > self.deadline:
+        # The margin leaves the child's settle (or failure) time to finish
+        # before the message's Celery soft limit could interrupt it.
+        if (
+            self.deadline is not None
+            and time.monotonic() + timeout + self.MARGIN_SECONDS > self.deadline
+        ):
             return ready
         self.held = (child_id, timeout)
         return ready[1:]
@@ -121,8 +128,10 @@ def execute_steps(
 
 def execute_step(step_id: Any, *, continuation: Continuation | None = None) -> str:
     """Run one wake-up for ``step_id``; return what happened (for logs/tests)."""
+    claimed_at = time.monotonic()
     claim = claim_step(step_id)
     if claim is None and _wake_if_due(step_id):
+        claimed_at = time.monotonic()
         claim = claim_step(step_id)
     if claim is None:
         return "skipped"
@@ -134,6 +143,7 @@ def execute_step(step_id: Any, *, continuation: Continuation | None = None) -> s
             claim.timeout_seconds,
             settings.TASKER["LEASE_GRACE_SECONDS"],
             f"step {claim.pk} ({claim.name})",
+            since=claimed_at,
         ):
             outcome = handler.process(ctx)
         if isinstance(outcome, AwaitApproval):

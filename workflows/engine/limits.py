@@ -17,6 +17,7 @@ management commands that run the executor in-process keep their signals.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -60,12 +61,13 @@ class _Watchdog:
             armed = self._armed
             if armed is None or time.monotonic() < armed[0]:
                 continue
-            logger.critical(
-                "%s ignored its timeout; ending worker process %s",
-                armed[1],
-                os.getpid(),
+            # No logging module: the stuck thread may hold a handler's lock.
+            message = (
+                f"CRITICAL {armed[1]} ignored its timeout; "
+                f"ending worker process {os.getpid()}\n"
             )
-            logging.shutdown()
+            with contextlib.suppress(OSError):
+                os.write(2, message.encode(errors="replace"))
             os._exit(HARD_LIMIT_EXIT)
 
 
@@ -90,9 +92,14 @@ def _raise_soft_limit(signum: int, frame: object) -> None:
 
 @contextmanager
 def step_time_limit(
-    timeout_seconds: float, grace_seconds: float, label: str
+    timeout_seconds: float, grace_seconds: float, label: str, since: float
 ) -> Iterator[None]:
-    """Run the block under the step's soft and hard limits (when enabled)."""
+    """Run the block under the step's soft and hard limits (when enabled).
+
+    ``since`` is the monotonic time taken just before the claim, so both
+    limits count from no later than the lease does: the soft limit at the
+    step's timeout, the hard limit a poll interval before the lease expires.
+    """
     watchdog = _watchdog
     if watchdog is None or threading.current_thread() is not threading.main_thread():
         yield
@@ -102,10 +109,24 @@ def step_time_limit(
     # threaded pool used with brokers without asynchronous I/O).
     if signal.getsignal(signal.SIGALRM) is not _raise_soft_limit:
         signal.signal(signal.SIGALRM, _raise_soft_limit)
-    watchdog.arm(timeout_seconds + grace_seconds, label)
-    signal.setitimer(signal.ITIMER_REAL, timeout_seconds)
+    elapsed = time.monotonic() - since
+    watchdog.arm(
+        max(timeout_seconds + grace_seconds - elapsed - _Watchdog.POLL_SECONDS, 0.0),
+        label,
+    )
+    signal.setitimer(signal.ITIMER_REAL, max(timeout_seconds - elapsed, 0.001))
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        watchdog.disarm()
+        _disarm(watchdog)
+
+
+def _disarm(watchdog: _Watchdog) -> None:
+    """Stop both limits, even if the soft limit fires while doing so."""
+    while True:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            watchdog.disarm()
+            return
+        except SoftTimeLimitExceeded:
+            continue

@@ -2,8 +2,11 @@
 
 from django.db import migrations, models
 
-# A pending step waits on its parents that are not yet satisfied; every other
-# step waits on none (its parents were satisfied before it left pending).
+# Every step of a task that can still move waits on its parents that are
+# not yet satisfied — a pending step, but also one resolved or cancelled
+# while a parent still runs, whose count that parent will decrement. Run it
+# with every web process and worker stopped: old code neither sets nor
+# decrements the count.
 COUNT_WAITING = """
 UPDATE workflows_step SET waiting_on = (
     SELECT COUNT(*) FROM workflows_stepedge e
@@ -11,7 +14,9 @@ UPDATE workflows_step SET waiting_on = (
     WHERE e.child_id = workflows_step.id
       AND p.status NOT IN ('complete', 'resolved_manually')
 )
-WHERE status = 'pending'
+WHERE task_id IN (
+    SELECT id FROM workflows_task WHERE status IN ('pending', 'in_progress', 'failed')
+)
 """
 
 
