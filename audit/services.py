@@ -17,7 +17,21 @@ def audit_record(
     metadata: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one audit event for ``action`` by ``actor``."""
-    return AuditEvent.objects.create(
+    event = _event(actor, action, object_type, object_id, namespace, reason, metadata)
+    event.save(force_insert=True)
+    return event
+
+
+def _event(
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    namespace: Any,
+    reason: str,
+    metadata: dict[str, Any] | None,
+) -> AuditEvent:
+    return AuditEvent(
         actor=actor.user,
         actor_label=actor.label,
         action=action,
@@ -39,15 +53,6 @@ def audit_record_many(
 ) -> list[AuditEvent]:
     """Append one ``action`` event per ``(object_id, reason, metadata)`` at once."""
     return AuditEvent.objects.bulk_create(
-        AuditEvent(
-            actor=actor.user,
-            actor_label=actor.label,
-            action=action,
-            namespace=namespace,
-            object_type=object_type,
-            object_id=str(object_id),
-            reason=reason or "",
-            metadata=metadata or {},
-        )
+        _event(actor, action, object_type, object_id, namespace, reason, metadata)
         for object_id, reason, metadata in events
     )

@@ -164,6 +164,26 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+def load_step(step_id: Any) -> Step:
+    """Return the step with its template, task, definition and namespace.
+
+    The definition's schema and example can be large and nothing on the
+    step's path needs them: they are not loaded.
+    """
+    return (
+        Step.objects.select_related(
+            "template", "task", "task__definition", "task__namespace"
+        )
+        .defer(
+            "task__definition__context_schema",
+            "task__definition__example_context",
+            "task__definition__description",
+            "template__description",
+        )
+        .get(pk=step_id)
+    )
+
+
 def _claim_sqlite(
     step_id: Any, pk: Any, grace_seconds: int, actor_label: str
 ) -> Claim | None:
@@ -183,18 +203,7 @@ def _claim_sqlite(
             attempt=row[0],
             reason="claimed",
         )
-    step = (
-        Step.objects.select_related(
-            "template", "task", "task__definition", "task__namespace"
-        )
-        .defer(
-            "task__definition__context_schema",
-            "task__definition__example_context",
-            "task__definition__description",
-            "template__description",
-        )
-        .get(pk=step_id)
-    )
+    step = load_step(step_id)
     template, task = step.template, step.task
     dependency_results = (
         dict(

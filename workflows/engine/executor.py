@@ -232,20 +232,7 @@ def claim_step(step_id: Any) -> Claim | None:
 
 def load_step(step_id: Any) -> Step:
     """Return the step with what the failure, approval and subtask paths read."""
-    return (
-        Step.objects.select_related(
-            "template", "task", "task__definition", "task__namespace"
-        )
-        # The definition's schema and example can be large and these paths
-        # never need them.
-        .defer(
-            "task__definition__context_schema",
-            "task__definition__example_context",
-            "task__definition__description",
-            "template__description",
-        )
-        .get(pk=step_id)
-    )
+    return claim_sql.load_step(step_id)
 
 
 def build_context(claim: Claim) -> StepContext:
