@@ -30,7 +30,7 @@ from django.utils.module_loading import import_string
 from workflows.actors import WORKER, Actor
 from workflows.engine import claim_sql, dispatch, limits, settle_sql
 from workflows.engine.backoff import retry_delay
-from workflows.engine.claim_sql import Claim
+from workflows.engine.claim_sql import Claim, load_step
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus
 from workflows.engine.subtasks import begin_subtask, settle_parent_step
@@ -228,11 +228,6 @@ def claim_step(step_id: Any) -> Claim | None:
     return claim_sql.claim(
         step_id, settings.TASKER["LEASE_GRACE_SECONDS"], WORKER.label, "off"
     )
-
-
-def load_step(step_id: Any) -> Step:
-    """Return the step with what the failure, approval and subtask paths read."""
-    return claim_sql.load_step(step_id)
 
 
 def build_context(claim: Claim) -> StepContext:

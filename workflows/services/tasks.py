@@ -279,28 +279,18 @@ def task_start(
                 definition=definition,
                 actor=actor,
                 rows=[
-                    {
-                        "context": context,
-                        "initiator": (
-                            initiator if initiator is not None else actor.user
-                        ),
-                        "initiator_label": (
-                            initiator.get_username()
-                            if initiator is not None
-                            else actor.label
-                        ),
-                        "source_system": source_system,
-                        "reason": reason,
-                        "tags": tags,
-                        "correlation_id": (
-                            correlation_id
-                            or str(context.get("correlation_id") or "")
-                            or uuid.uuid4().hex
-                        )[:100],
-                        "idempotency_key": idempotency_key,
-                        "request_hash": request_hash,
-                        "parent_step": parent_step,
-                    }
+                    _task_row(
+                        context=context,
+                        actor=actor,
+                        initiator=initiator,
+                        source_system=source_system,
+                        reason=reason,
+                        tags=tags,
+                        correlation_id=correlation_id,
+                        idempotency_key=idempotency_key,
+                        request_hash=request_hash,
+                        parent_step=parent_step,
+                    )
                 ],
             )
     except IntegrityError:
@@ -313,6 +303,40 @@ def task_start(
         return existing
     task.was_created = True
     return task
+
+
+def _task_row(
+    *,
+    context: dict[str, Any],
+    actor: Actor,
+    source_system: str,
+    reason: str,
+    tags: list[str],
+    initiator: Any = None,
+    correlation_id: str | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    parent_step: Step | None = None,
+) -> dict[str, Any]:
+    """Return the Task field values of one start (see ``_create_tasks``)."""
+    return {
+        "context": context,
+        "initiator": initiator if initiator is not None else actor.user,
+        "initiator_label": (
+            initiator.get_username() if initiator is not None else actor.label
+        ),
+        "source_system": source_system,
+        "reason": reason,
+        "tags": tags,
+        "correlation_id": (
+            correlation_id
+            or str(context.get("correlation_id") or "")
+            or uuid.uuid4().hex
+        )[:100],
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "parent_step": parent_step,
+    }
 
 
 def _existing_for_key(slug: str, key: str, request_hash: str) -> Task | None:
@@ -505,19 +529,13 @@ def task_start_many(
             fields=fields,
         )
     rows = [
-        {
-            "context": context,
-            "initiator": actor.user,
-            "initiator_label": actor.label,
-            "source_system": source_system,
-            "reason": reason,
-            "tags": tags,
-            "correlation_id": (
-                str(context.get("correlation_id") or "") or uuid.uuid4().hex
-            )[:100],
-            "idempotency_key": None,
-            "request_hash": "",
-        }
+        _task_row(
+            context=context,
+            actor=actor,
+            source_system=source_system,
+            reason=reason,
+            tags=tags,
+        )
         for context in contexts
     ]
     with transaction.atomic():
