@@ -11,7 +11,7 @@ from namespaces.models import Namespace, NamespaceGrant, TeamRole
 from namespaces.permissions import authorize
 from namespaces.roles import Action, Role, permission_codename
 from workflows.actors import Actor
-from workflows.errors import TaskerError
+from workflows.errors import PermissionDenied, TaskerError
 
 
 def team_roles_ensure(*, namespace: Namespace) -> dict[str, Group]:
@@ -67,6 +67,7 @@ def membership_grant(*, namespace: Namespace, user, role: str, actor: Actor) -> 
     authorize(
         actor=actor, namespace=namespace, action=Action.MANAGE_MEMBERS, target="team"
     )
+    _refuse_self_grant(namespace=namespace, user=user, role=role, actor=actor)
     with transaction.atomic():
         group = team_roles_ensure(namespace=namespace)[role]
         if group.user_set.filter(pk=user.pk).exists():
@@ -78,8 +79,47 @@ def membership_grant(*, namespace: Namespace, user, role: str, actor: Actor) -> 
             object_type="user",
             object_id=user.get_username(),
             namespace=namespace,
-            metadata={"role": role},
+            metadata={
+                "role": role,
+                "granted_by": actor.label,
+                "granted_to": user.get_username(),
+            },
         )
+
+
+# Roles whose holder checks others' work or reads what others may not: who
+# holds them must be decided by someone else (separation of duties).
+SELF_GRANT_FORBIDDEN = frozenset({Role.APPROVER, Role.PII_VIEWER})
+
+
+def _refuse_self_grant(*, namespace: Namespace, user, role: str, actor: Actor) -> None:
+    """Refuse (403, audited) a maintainer granting themselves a guarded role.
+
+    Another maintainer of the namespace or a superuser must grant
+    ``approver`` and ``pii_viewer``; a superuser already holds every role.
+    """
+    if (
+        role not in SELF_GRANT_FORBIDDEN
+        or actor.user is None
+        or actor.user.pk != user.pk
+        or actor.user.is_superuser
+    ):
+        return
+    audit_record(
+        actor=actor,
+        action="permission.denied",
+        object_type="user",
+        object_id=user.get_username(),
+        namespace=namespace,
+        reason=f"separation of duties: {actor.label} cannot grant themselves {role}",
+        metadata={"action": "membership.grant", "role": role},
+    )
+    raise PermissionDenied(
+        f"{actor.label} cannot grant themselves the {role} role in {namespace.slug}; "
+        "another maintainer of the namespace or a superuser must grant it "
+        "(separation of duties)",
+        code="self_grant",
+    )
 
 
 def membership_revoke(*, namespace: Namespace, user, role: str, actor: Actor) -> None:
@@ -98,7 +138,11 @@ def membership_revoke(*, namespace: Namespace, user, role: str, actor: Actor) ->
             object_type="user",
             object_id=user.get_username(),
             namespace=namespace,
-            metadata={"role": role},
+            metadata={
+                "role": role,
+                "revoked_by": actor.label,
+                "revoked_from": user.get_username(),
+            },
         )
 
 

@@ -18,6 +18,7 @@ from workflows.engine.states import StepStatus, TaskStatus, step_can_move
 from workflows.engine.transitions import step_transition, task_transition
 from workflows.errors import ConcurrentChange, IllegalTransition, TaskerError
 from workflows.models import Step, StepKind
+from workflows.services.duties import require_approvals_decided
 
 
 def _authorize_step(step: Step, actor: Actor, action: str) -> None:
@@ -30,8 +31,11 @@ def step_retry(*, step: Step, actor: Actor, reason: str = "") -> Step:
 
     ``attempts`` keeps counting (it fences late results); the step gets
     ``retry_limit`` more. A failed task goes back to ``in_progress``.
+    Refused while an approval step it depends on is not complete
+    (:mod:`workflows.services.duties`).
     """
     _authorize_step(step, actor, Action.RETRY)
+    require_approvals_decided(step=step, actor=actor, verb="retry")
     return _step_retry(step=step, actor=actor, reason=reason)
 
 
@@ -103,6 +107,8 @@ def step_resolve(*, step: Step, actor: Actor, results: Any, reason: str = "") ->
 
     The step then satisfies its dependents exactly as if its handler had
     returned ``results``; the task moves on (a failed task resumes).
+    Refused while an approval step it depends on is not complete
+    (:mod:`workflows.services.duties`).
     """
     if not isinstance(results, dict):
         raise TaskerError(
@@ -111,6 +117,7 @@ def step_resolve(*, step: Step, actor: Actor, results: Any, reason: str = "") ->
             fields={"results": ["Expected an object."]},
         )
     _authorize_step(step, actor, Action.RESOLVE)
+    require_approvals_decided(step=step, actor=actor, verb="resolve")
     return _step_resolve(step=step, actor=actor, results=results, reason=reason)
 
 
