@@ -19,7 +19,7 @@ from workflows.actors import Actor
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.errors import PermissionDenied
 from workflows.models import Task
-from workflows.services import step_approve, step_reject
+from workflows.services import step_approve, step_reject, step_resolve, step_retry
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -155,3 +155,54 @@ def test_settling_payment_is_retried_until_captured(demo, worker, wait_task):
     child = Task.objects.get(parent_step__task=task)
     assert step_of(child, "validate_payment_eligibility").attempts == 3
     assert GatewayRefund.objects.filter(payment__payment_id="pay_1004").count() == 1
+
+
+def test_a_retried_partial_refund_rejoins_the_child_it_started(demo, worker, wait_task):
+    """The child fails at notify_customer, payments resolves it, the caller retries.
+
+    The child's input was computed from payment data the refund itself
+    changed (15,000 of 30,000 was a partial refund; after it, 15,000 is all
+    that is left), so recomputing it asks for another child. The retry
+    rejoins the child it started instead: no idempotency conflict, no second
+    refund, and the refund id comes from that child.
+    """
+    task = start(
+        "customer_success.process_refund",
+        {**REFUND, "customer_email": "jordan@bounce.example.com"},
+        actor=_as(demo["alice"]),
+    )
+    _wait_for_approval(task)
+    step_approve(
+        step=step_of(task, "get_manager_approval"),
+        actor=_as(demo["dave"]),
+        comment="double charge confirmed",
+    )
+    wait_task(task, TaskStatus.FAILED, timeout=90)
+    child = Task.objects.get(parent_step__task=task)
+    assert child.context["partial_refund"] is True
+    notify = step_of(child, "notify_customer")
+    assert notify.error["code"] == "email_undeliverable"
+    assert step_of(task, "execute_refund_workflow").error["code"] == "subtask_failed"
+
+    # The payments team tells the customer by phone and resolves its step.
+    step_resolve(
+        step=notify,
+        actor=_as(demo["paul"]),
+        results={"message_id": "by phone", "refund_id": "see gateway"},
+        reason="customer told by phone",
+    )
+    wait_task(child, TaskStatus.COMPLETE, timeout=30)
+    assert Payment.objects.get(payment_id="pay_1001").refunded_cents == 15000
+
+    step_retry(step=step_of(task, "execute_refund_workflow"), actor=_as(demo["alice"]))
+    wait_for(
+        lambda: step_of(task, "execute_refund_workflow").status == StepStatus.COMPLETE,
+        timeout=60,
+        what="the retried subworkflow step to rejoin its child",
+    )
+    execute = step_of(task, "execute_refund_workflow")
+    refund = GatewayRefund.objects.get(payment__payment_id="pay_1001")
+    assert execute.results["child_task_id"] == str(child.pk)
+    assert execute.results["refund_id"] == refund.refund_id
+    assert Task.objects.filter(parent_step__task=task).count() == 1
+    assert GatewayRefund.objects.filter(payment__payment_id="pay_1001").count() == 1

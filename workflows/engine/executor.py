@@ -33,7 +33,12 @@ from workflows.engine.backoff import retry_delay
 from workflows.engine.claim_sql import Claim, load_step
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus
-from workflows.engine.subtasks import begin_subtask, settle_parent_step
+from workflows.engine.subtasks import (
+    begin_subtask,
+    existing_child,
+    rejoin_subtask,
+    settle_parent_step,
+)
 from workflows.engine.transitions import step_transition
 from workflows.handlers import (
     AwaitApproval,
@@ -136,6 +141,12 @@ def execute_step(step_id: Any, *, continuation: Continuation | None = None) -> s
     if claim is None:
         return "skipped"
     attempt = claim.attempts
+    if claim.kind == StepKind.SUBWORKFLOW:
+        child = existing_child(claim.pk)
+        if child is not None:
+            return rejoin_subtask(
+                step=load_step(claim.pk), attempt=attempt, child=child
+            )
     try:
         ctx = build_context(claim)
         handler = load_handler(claim.handler)

@@ -103,6 +103,50 @@ def begin_subtask(*, step: Step, attempt: int, request: StartSubtask) -> str:
     return "waiting_for_subtask"
 
 
+def existing_child(step_id: Any) -> Task | None:
+    """Return the child task a subworkflow step already started, if any.
+
+    A step starts at most one child (``subtask:<step id>``), so the child is
+    found by its parent step, never by recomputing its input: a retry after
+    the child ran sees external data the child itself changed (a refund
+    lowers the refundable amount), and would otherwise ask for a different
+    child.
+    """
+    return (
+        Task.objects.select_related("namespace", "definition")
+        .filter(parent_step_id=step_id)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def rejoin_subtask(*, step: Step, attempt: int, child: Task) -> str:
+    """Park a retried subworkflow step on the child it started before.
+
+    The handler is not run again: the child is the step's work, whatever
+    the other systems say now. If the child already ended, the step is
+    settled from it at once (a child still failed fails the step again,
+    naming the child, for its team to retry or resolve).
+    """
+    label = f"{child.namespace.slug}.{child.definition.name}"
+    moved = step_transition(
+        step_id=step.pk,
+        from_status=StepStatus.IN_PROGRESS,
+        to_status=StepStatus.WAITING_FOR_SUBTASK,
+        actor=SUBWORKFLOW,
+        attempt=attempt,
+        reason=f"waiting for {label} (child task {child.pk}, started earlier)",
+        updates={"lease_expires_at": None},
+        step_name=step.name,
+    )
+    if not moved:
+        return "fenced"
+    child.refresh_from_db(fields=["status"])
+    if child.status in ENDED:
+        settle_parent_step(child=child)
+    return "waiting_for_subtask"
+
+
 def _child_results(child: Task) -> dict[str, Any]:
     return dict(child.steps.values_list("name", "results"))
 
