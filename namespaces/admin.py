@@ -46,6 +46,26 @@ class MemberForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
+class RemoveMemberForm(forms.Form):
+    """Remove one active user (by id, as the page's buttons send it) from a role."""
+
+    user = forms.ModelChoiceField(
+        queryset=None, error_messages={"invalid_choice": "No such active user."}
+    )
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = get_user_model().objects.filter(is_active=True)
+
+
+def form_errors(form: forms.Form) -> str:
+    """Return a form's errors as one line for a message: ``field: why; …``."""
+    return "; ".join(
+        f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()
+    )
+
+
 class RoleScopedAdmin(admin.ModelAdmin):
     """Module and view permission from team roles, for staff without model perms."""
 
@@ -176,24 +196,23 @@ class NamespaceAdmin(RoleScopedAdmin):
         actor = Actor.of(request.user)
         users = get_user_model().objects.filter(is_active=True)
         if request.POST.get("op") == "remove":
-            user = users.filter(pk=request.POST.get("user") or None).first()
-            role = request.POST.get("role", "")
-            if user is None:
-                self.message_user(request, "No such user.", messages.ERROR)
+            # The form, not a raw lookup: a malformed id is a message, not a 500.
+            removal = RemoveMemberForm(request.POST)
+            if not removal.is_valid():
+                self.message_user(
+                    request,
+                    f"Member not removed: {form_errors(removal)}",
+                    messages.ERROR,
+                )
                 return page
+            user, role = removal.cleaned_data["user"], removal.cleaned_data["role"]
             verb, failed = "removed from", "Member not removed"
             call = membership_revoke
         else:
             form = MemberForm(request.POST)
             if not form.is_valid():
                 self.message_user(
-                    request,
-                    "Member not added: "
-                    + "; ".join(
-                        f"{field}: {' '.join(errors)}"
-                        for field, errors in form.errors.items()
-                    ),
-                    messages.ERROR,
+                    request, f"Member not added: {form_errors(form)}", messages.ERROR
                 )
                 return page
             username, role = form.cleaned_data["username"], form.cleaned_data["role"]

@@ -37,6 +37,12 @@ class ContextValidationError(TaskerError):
     code = "invalid_context"
 
 
+class InvalidJSON(TaskerError):
+    """A value cannot be stored as JSON (see :mod:`workflows.json_values`)."""
+
+    code = "invalid_json"
+
+
 class NotFound(TaskerError):
     """No such object, or one in a namespace the caller cannot see."""
 

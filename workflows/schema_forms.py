@@ -17,6 +17,8 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
+from workflows.json_values import json_value_errors
+
 RAW_CONTEXT_FIELD = "context"
 JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "object": dict,
@@ -30,6 +32,43 @@ JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 # Strings allowed to be this long get a textarea instead of a one-line input.
 LONG_TEXT = 255
 EMPTY_CHOICE = ("", "—")
+
+
+def parse_json_text(text: str) -> Any:
+    """Return ``text`` parsed as JSON that can be stored; raise ValidationError.
+
+    The admin's JSON textareas all read through here, so they refuse what
+    the API refuses (:mod:`workflows.json_values`), each problem by its path
+    inside the field.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise forms.ValidationError(
+            "Enter valid JSON: %(error)s",
+            code="invalid_json",
+            params={"error": f"{exc.msg} (line {exc.lineno}, column {exc.colno})"},
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        # An integer too long to read, or nesting too deep for the parser.
+        raise forms.ValidationError(
+            "Enter valid JSON: %(error)s",
+            code="invalid_json",
+            params={"error": str(exc) if isinstance(exc, ValueError) else "too deep"},
+        ) from exc
+    problems = json_value_errors(value, field="")
+    if problems:
+        raise forms.ValidationError(
+            [
+                forms.ValidationError(
+                    message if path == "$" else f"{path}: {message}",
+                    code="unstorable_json",
+                )
+                for path, messages in problems.items()
+                for message in messages
+            ]
+        )
+    return value
 
 
 class JSONValueField(forms.CharField):
@@ -55,14 +94,7 @@ class JSONValueField(forms.CharField):
         text = super().to_python(value)
         if text in self.empty_values:
             return None
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(
-                "Enter valid JSON: %(error)s",
-                code="invalid_json",
-                params={"error": f"{exc.msg} (line {exc.lineno}, column {exc.colno})"},
-            ) from exc
+        parsed = parse_json_text(text)
         if self.json_type and not is_json_type(parsed, self.json_type):
             raise forms.ValidationError(
                 "Enter a JSON %(expected)s, not %(kind)s.",

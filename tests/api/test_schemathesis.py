@@ -12,6 +12,7 @@ be refused with a 4xx.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -174,6 +175,62 @@ def _steer_refresh(case: Any, world: dict[str, Any], pick: int) -> Any:
     return case
 
 
+# Strings no database column stores. Hypothesis's text never holds a lone
+# surrogate, so schemathesis never sends one unless told to: these reach the
+# server as JSON escapes (``"\\ud800"``), parse, and must be refused by field.
+UNSTORABLE_TEXT = ["\x00", "a\x00b", "\ud800", "\udfff", "x\udc80y"]
+# Every field a request body of the API declares.
+BODY_FIELDS = {
+    "namespace",
+    "workflow",
+    "context",
+    "reason",
+    "tags",
+    "results",
+    "comment",
+    "username",
+    "password",
+    "refresh",
+}
+
+
+def _poison(value: Any, bad: str, pick: int) -> Any:
+    """Return ``value`` with ``bad`` put into it (as text, a key or an item)."""
+    if isinstance(value, str):
+        return value + bad
+    if isinstance(value, dict):
+        inner = {**value, "marker_dir": bad} if pick % 2 else {**value, bad: 1}
+        return {**inner, "fail": {"first": [bad]}} if pick % 3 == 0 else inner
+    if isinstance(value, list):
+        return [*value, bad]
+    return value
+
+
+def _steer_unstorable(case: Any, world: dict[str, Any], pick: int) -> Any:
+    """Put an unstorable string into one field of the body.
+
+    Only one field, and a JSON object field (``context``, ``results``) two
+    times in three, so the rest of the request can be valid and reach the
+    code that would store it; a start is aimed at ``testing.chain``, whose
+    schema takes any ``marker_dir`` string and ``fail`` object.
+    """
+    if not isinstance(case.body, dict):
+        return case
+    # Declared fields only: an undeclared one is ignored, so it proves nothing.
+    body = {k: v for k, v in case.body.items() if k in BODY_FIELDS} or {"reason": ""}
+    if "context" in body:
+        body.update(namespace="testing", workflow="chain", context={"start": 1})
+        body.pop("version", None)
+    bad = UNSTORABLE_TEXT[pick % len(UNSTORABLE_TEXT)]
+    objects = sorted(k for k, v in body.items() if isinstance(v, dict))
+    fields = objects if objects and pick % 3 else sorted(body)
+    field = fields[pick % len(fields)]
+    # Sent as encoded JSON: schemathesis's own validator cannot hold a lone
+    # surrogate, and ``json.dumps`` escapes it (``"\\udfff"``) as a client would.
+    case.body = json.dumps({**body, field: _poison(body[field], bad, pick)}).encode()
+    return case
+
+
 STEERS = {
     ("POST", "/api/v1/tasks/"): _steer_start,
     ("POST", "/api/v1/auth/token/"): _steer_login,
@@ -199,6 +256,14 @@ def _strategy(operation: Any, mode: GenerationMode, world: dict[str, Any]):
         strategies.append(
             st.tuples(generated, st.integers(0, 5)).map(
                 lambda pair: steer(pair[0], world, pair[1])
+            )
+        )
+    if len(operation.body) and mode == GenerationMode.POSITIVE:
+        # Valid requests (steered, at objects that exist) with one field poisoned.
+        aimed = strategies[-1] if steer is not None or known else generated
+        strategies.append(
+            st.tuples(aimed, st.integers(0, 29)).map(
+                lambda pair: _steer_unstorable(pair[0], world, pair[1])
             )
         )
     return st.one_of(strategies)

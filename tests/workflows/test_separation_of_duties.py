@@ -332,3 +332,26 @@ class TestSelfGrants:
         assert response.status_code == 200
         assert "separation of duties" in response.content.decode()
         assert "approver" not in user_roles(pam, payments)
+
+
+def test_the_cli_refuses_unstorable_results_with_exit_code_2(people, waiting):
+    """NaN parses as JSON but no JSON column stores it: exit 2, nothing written."""
+    step_approve(
+        step=step_of(waiting, "review"),
+        actor=Actor.of(people["carol"]),
+        comment="fine",
+    )
+    before = _snapshot(waiting)
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "step",
+            "resolve",
+            str(waiting.pk),
+            "finish",
+            "--results",
+            '{"x": NaN}',
+            stdout=io.StringIO(),
+        )
+    assert refused.value.returncode == 2
+    assert "results.x" in str(refused.value)
+    assert _snapshot(waiting) == before

@@ -9,27 +9,19 @@ JSON Schema by :mod:`workflows.schema_forms`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
 
 from workflows.errors import TaskerError
-from workflows.schema_forms import SchemaForm
+from workflows.schema_forms import SchemaForm, parse_json_text
 
 JSON_WIDGET_ATTRS = {"rows": 16, "cols": 80, "class": "vLargeTextField tasker-json"}
 
 
 def parse_json_object(text: str) -> dict[str, Any]:
-    """Return ``text`` parsed as a JSON object; raise ValidationError otherwise."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(
-            "Enter valid JSON: %(error)s",
-            code="invalid_json",
-            params={"error": f"{exc.msg} (line {exc.lineno}, column {exc.colno})"},
-        ) from exc
+    """Return ``text`` parsed as a storable JSON object; raise ValidationError."""
+    value = parse_json_text(text)
     if not isinstance(value, dict):
         raise forms.ValidationError(
             "Enter a JSON object ({...}), not %(kind)s.",

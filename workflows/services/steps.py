@@ -17,6 +17,7 @@ from workflows.engine.progress import enqueue_ready_children, finalize_task, loc
 from workflows.engine.states import StepStatus, TaskStatus, step_can_move
 from workflows.engine.transitions import step_transition, task_transition
 from workflows.errors import ConcurrentChange, IllegalTransition, TaskerError
+from workflows.json_values import ensure_storable
 from workflows.models import Step, StepKind
 from workflows.services.duties import require_approvals_decided
 
@@ -34,6 +35,7 @@ def step_retry(*, step: Step, actor: Actor, reason: str = "") -> Step:
     Refused while an approval step it depends on is not complete
     (:mod:`workflows.services.duties`).
     """
+    ensure_storable({"reason": reason})
     _authorize_step(step, actor, Action.RETRY)
     require_approvals_decided(step=step, actor=actor, verb="retry")
     return _step_retry(step=step, actor=actor, reason=reason)
@@ -116,6 +118,7 @@ def step_resolve(*, step: Step, actor: Actor, results: Any, reason: str = "") ->
             code="invalid_results",
             fields={"results": ["Expected an object."]},
         )
+    ensure_storable({"results": results, "reason": reason})
     _authorize_step(step, actor, Action.RESOLVE)
     require_approvals_decided(step=step, actor=actor, verb="resolve")
     return _step_resolve(step=step, actor=actor, results=results, reason=reason)

@@ -42,6 +42,7 @@ from workflows.errors import (
     NotFound,
     TaskerError,
 )
+from workflows.json_values import ensure_storable
 from workflows.models import (
     Step,
     StepEdge,
@@ -237,6 +238,14 @@ def task_start(
         raise ContextValidationError(
             "context must be a JSON object", fields={"context": ["Expected an object."]}
         )
+    ensure_storable(
+        {
+            "context": context,
+            "reason": reason,
+            "tags": tags,
+            "idempotency_key": idempotency_key,
+        }
+    )
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise TaskerError(
             "idempotency key must be 1 to 200 characters",

@@ -1,12 +1,37 @@
 """``manage.py start_task NAMESPACE NAME [--version V] (--context JSON|--example)``."""
 
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from workflows.actors import Actor
 from workflows.errors import TaskerError
+from workflows.json_values import ensure_storable
 from workflows.services import definition_resolve, task_start
+
+# (argument, option key) of the text arguments, all stored or looked up.
+TEXT_ARGS = (
+    ("NAMESPACE", "namespace"),
+    ("NAME", "name"),
+    ("--version", "workflow_version"),
+    ("--idempotency-key", "idempotency_key"),
+    ("--reason", "reason"),
+)
+
+
+def parse_context(text: str) -> Any:
+    """Return ``--context`` parsed; refuse what is not JSON or cannot be stored."""
+    try:
+        context = json.loads(text)
+    except RecursionError as exc:
+        raise CommandError(
+            "--context is not valid JSON: nested too deeply", returncode=2
+        ) from exc
+    except ValueError as exc:  # JSONDecodeError, or an integer too long to read
+        raise CommandError(f"--context is not valid JSON: {exc}", returncode=2) from exc
+    ensure_storable({"context": context})
+    return context
 
 
 class Command(BaseCommand):
@@ -34,6 +59,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
+            # Arguments that are not valid UTF-8 arrive as lone surrogates.
+            ensure_storable({name: options[key] for name, key in TEXT_ARGS})
             if options["example"]:
                 definition = definition_resolve(
                     namespace=options["namespace"],
@@ -47,12 +74,7 @@ class Command(BaseCommand):
                     )
                 context = definition.example_context
             else:
-                try:
-                    context = json.loads(options["context"])
-                except json.JSONDecodeError as exc:
-                    raise CommandError(
-                        f"--context is not valid JSON: {exc}", returncode=2
-                    ) from exc
+                context = parse_context(options["context"])
             task = task_start(
                 namespace=options["namespace"],
                 workflow=options["name"],
