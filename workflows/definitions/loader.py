@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from namespaces.models import SLUG_PATTERN
+from workflows.json_values import json_value_errors, path_segment
 from workflows.models.definitions import NAME_PATTERN, StepKind, parse_semver
 
 WORKFLOW_KEYS = {
@@ -55,6 +57,8 @@ DEFAULT_APPROVAL_HANDLER = "workflows.builtin_handlers.RequireApproval"
 BACKOFF_KEYS = {"base_seconds", "max_seconds", "jitter"}
 # Flags that may change on a published version: they steer new starts only.
 LIFECYCLE_KEYS = {"default", "deprecated"}
+# The largest value of the integer columns (a version's numbers, retry_limit).
+MAX_STORED_INTEGER = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,10 @@ def load_file(path: str | Path) -> WorkflowSpec:
         raise DefinitionError([f"{source}: cannot read: {exc}"]) from exc
     except yaml.YAMLError as exc:
         raise DefinitionError([f"{source}: not valid YAML: {exc}"]) from exc
+    except (ValueError, RecursionError) as exc:
+        # An integer too long to read (over 4300 digits), or nesting too deep.
+        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise DefinitionError([f"{source}: not valid YAML: {reason}"]) from exc
     return parse_spec(raw, source=source)
 
 
@@ -199,6 +207,10 @@ def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
     problems.workflow = (
         f"{raw.get('namespace', '?')}.{raw.get('name', '?')}@{raw.get('version', '?')}"
     )
+    if _unstorable(raw, problems):
+        # A value the database cannot store (a YAML date, NaN, a NUL, an
+        # integer key) would also trip the checks below: report it alone.
+        raise DefinitionError(problems.items)
     for key in sorted(set(raw) - WORKFLOW_KEYS):
         problems.add(f"unknown key '{key}'")
     for key in ("namespace", "name", "version", "steps"):
@@ -218,9 +230,15 @@ def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
     version = raw.get("version")
     if "version" in raw:
         try:
-            parse_semver(version)
+            parts = parse_semver(version)
         except ValueError as exc:
             problems.add(str(exc))
+        else:
+            if max(parts) > MAX_STORED_INTEGER:
+                problems.add(
+                    f"version {version!r}: each number must be at most "
+                    f"{MAX_STORED_INTEGER}"
+                )
 
     schema = raw.get("context_schema", {"type": "object"})
     schema_ok = False
@@ -272,6 +290,28 @@ def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
         deprecated=bool(raw.get("deprecated", False)),
         spec_hash=spec_hash(raw),
     )
+
+
+def _unstorable(raw: dict[str, Any], problems: _Problems) -> bool:
+    """Add a problem for each value of ``raw`` that cannot be stored as JSON.
+
+    A problem inside a step names the step, like every other step problem.
+    """
+    found = json_value_errors(raw, field="")
+    steps = raw.get("steps")
+    for path, messages in found.items():
+        where, step = path, None
+        head, _, rest = path.partition(".")
+        index, _, inner = rest.partition(".")
+        if head == "steps" and isinstance(steps, list) and index.isdigit():
+            position = int(index)
+            entry = steps[position] if position < len(steps) else None
+            name = entry.get("name") if isinstance(entry, dict) else None
+            step = path_segment(name) if isinstance(name, str) else f"#{position + 1}"
+            where = inner or "the step"
+        for message in messages:
+            problems.add(f"{where}: {message}", step)
+    return bool(found)
 
 
 def _parse_steps(raw_steps: Any, problems: _Problems) -> list[StepSpec]:
@@ -351,12 +391,23 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
     if (
         not isinstance(retry_limit, int)
         or isinstance(retry_limit, bool)
-        or retry_limit < 1
+        or not 1 <= retry_limit <= MAX_STORED_INTEGER
     ):
-        problems.add("'retry_limit' must be an integer ≥ 1 (total attempts)", name)
+        problems.add(
+            "'retry_limit' must be an integer from 1 to "
+            f"{MAX_STORED_INTEGER} (total attempts)",
+            name,
+        )
     timeout = raw.get("timeout_seconds", 300)
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
-        problems.add("'timeout_seconds' must be an integer ≥ 1", name)
+    if (
+        not isinstance(timeout, int)
+        or isinstance(timeout, bool)
+        or not 1 <= timeout <= MAX_SECONDS
+    ):
+        problems.add(
+            f"'timeout_seconds' must be an integer from 1 to {MAX_SECONDS} (a day)",
+            name,
+        )
     backoff = raw.get("backoff", {})
     base, maximum, jitter = 1.0, 300.0, True
     if not isinstance(backoff, dict):
@@ -369,10 +420,18 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
             "max_seconds", max(300.0, base) if _is_number(base) else 300
         )
         jitter = backoff.get("jitter", True)
-        if not _is_number(base) or base < 0:
-            problems.add("'backoff.base_seconds' must be a number ≥ 0", name)
-        elif not _is_number(maximum) or maximum < base:
-            problems.add("'backoff.max_seconds' must be a number ≥ base_seconds", name)
+        if not _seconds(base):
+            problems.add(
+                "'backoff.base_seconds' must be a finite number above 0 and at "
+                f"most {MAX_SECONDS} (a day)",
+                name,
+            )
+        elif not _seconds(maximum) or maximum < base:
+            problems.add(
+                "'backoff.max_seconds' must be a finite number from base_seconds "
+                f"to {MAX_SECONDS} (a day)",
+                name,
+            )
         if not isinstance(jitter, bool):
             problems.add("'backoff.jitter' must be true or false", name)
     for flag in ("retryable", "skippable"):
@@ -402,6 +461,16 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# No step waits or runs longer than a day: longer values are typos, and
+# unbounded ones (``.inf``, 1e308) overflow the database's timestamps.
+MAX_SECONDS = 86_400
+
+
+def _seconds(value: Any) -> bool:
+    """Return whether ``value`` is a finite duration in (0, MAX_SECONDS]."""
+    return _is_number(value) and math.isfinite(value) and 0 < value <= MAX_SECONDS
 
 
 def handler_problem(dotted: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, DataError, IntegrityError
 
 from workflows.actors import Actor
 from workflows.definitions.loader import (
@@ -12,6 +12,7 @@ from workflows.definitions.loader import (
     load_paths,
 )
 from workflows.definitions.sync import definitions_check, definitions_sync
+from workflows.models import WorkflowDefinition
 
 
 class Command(BaseCommand):
@@ -50,6 +51,7 @@ class Command(BaseCommand):
                 for spec in specs:
                     self.stdout.write(f"ok {spec.label} ({spec.source})")
                 return
+            before = _synced_keys(specs)
             report = definitions_sync(specs=specs, actor=Actor.system_actor("cli"))
         except DefinitionError as exc:
             raise CommandError(
@@ -58,11 +60,23 @@ class Command(BaseCommand):
                 returncode=2,
             ) from exc
         except IntegrityError as exc:
-            # Another sync created the same version between our read and write.
+            # Only a version that exists now, though this sync meant to create
+            # it, was written by another sync; any other refusal is the
+            # database's verdict on these files and is reported as such.
+            if _synced_keys(specs) - before:
+                raise CommandError(
+                    f"another sync changed the definitions concurrently ({exc}); "
+                    "nothing synced, run sync_workflows again",
+                    returncode=1,
+                ) from exc
             raise CommandError(
-                f"another sync changed the definitions concurrently ({exc}); "
-                "nothing synced, run sync_workflows again",
-                returncode=1,
+                f"the database refused the definitions, nothing synced: {exc}",
+                returncode=2,
+            ) from exc
+        except DataError as exc:
+            raise CommandError(
+                f"the database refused the definitions, nothing synced: {exc}",
+                returncode=2,
             ) from exc
         except DatabaseError as exc:
             raise CommandError(
@@ -91,3 +105,12 @@ class Command(BaseCommand):
                 f"warning: not compared with the database ({exc}); "
                 "files validated on their own"
             )
+
+
+def _synced_keys(specs: list) -> set[tuple[str, str, str]]:
+    """Return which of ``specs``' versions the database holds now."""
+    wanted = {spec.key for spec in specs}
+    held = WorkflowDefinition.objects.filter(
+        name__in={name for _, name, _ in wanted}
+    ).values_list("namespace__slug", "name", "version")
+    return {tuple(row) for row in held} & wanted
