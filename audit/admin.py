@@ -7,6 +7,7 @@ namespace are for superusers only.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,8 +19,19 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from audit.models import AuditEvent
+from audit.pii import REVEAL, Redactor
 from namespaces.roles import Action
-from workflows.admin.common import NamespaceFilter, may, namespace_ids, pretty_json
+from workflows.admin.common import (
+    NamespaceFilter,
+    current_admin_request,
+    may,
+    namespace_ids,
+    pretty_json,
+    render_now,
+    rendering_for,
+    request_redactor,
+)
+from workflows.models import Step, Task
 from workflows.selectors import audit_list
 
 # object_type → admin URL name of that object's page (object_id is its pk).
@@ -45,7 +57,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "action",
         "namespace",
         "object_link",
-        "reason",
+        "reason_display",
     )
     list_filter = ("action", ("namespace", NamespaceFilter), "object_type")
     list_select_related = ("namespace",)
@@ -60,10 +72,18 @@ class AuditEventAdmin(admin.ModelAdmin):
         "namespace",
         "object_type",
         "object_link",
-        "reason",
+        "reason_display",
         "metadata_display",
     )
-    readonly_fields = ("object_link", "metadata_display")
+    readonly_fields = ("object_link", "reason_display", "metadata_display")
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with rendering_for(request):
+            return render_now(super().changeform_view(request, *args, **kwargs))
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with rendering_for(request):
+            return render_now(super().changelist_view(request, *args, **kwargs))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
         return self.scope_queryset(request, super().get_queryset(request))
@@ -87,6 +107,18 @@ class AuditEventAdmin(admin.ModelAdmin):
         if obj is None:
             return bool(namespace_ids(request, Action.VIEW))
         return may(request, obj.namespace_id, Action.VIEW)
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        """Search reasons for superusers only.
+
+        A reason is free text that may hold personal data; matching on it
+        would tell a user without ``pii_viewer`` that an address occurs,
+        even though the list shows it masked.
+        """
+        fields = super().get_search_fields(request)
+        if request.user.is_superuser:
+            return fields
+        return [f for f in fields if f != "reason"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_fields(request, obj)
@@ -121,4 +153,56 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="metadata")
     def metadata_display(self, obj: AuditEvent) -> SafeString | str:
-        return pretty_json(obj.metadata)
+        # A manual resolve's results, a decision's comment: stored as given.
+        return pretty_json(event_redactor(obj).data(obj.metadata))
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_display(self, obj: AuditEvent) -> str:
+        return event_redactor(obj).text(obj.reason) or "-"
+
+
+def event_redactor(event: AuditEvent) -> Redactor:
+    """Return the redactor of ``event`` for the admin request being rendered.
+
+    An event about a task or a step knows that task's personal values; any
+    event also learns those in its own metadata. Outside a request, or for
+    an event of no namespace seen by someone other than a superuser, all is
+    masked.
+    """
+    request = current_admin_request()
+    if request is None:
+        return Redactor().learn(event.metadata)
+    cache: dict[Any, Redactor] = request.__dict__.setdefault(
+        "_tasker_event_redactors", {}
+    )
+    if event.pk not in cache:
+        cache[event.pk] = _event_redactor(request, event)
+    return cache[event.pk]
+
+
+def _event_redactor(request: HttpRequest, event: AuditEvent) -> Redactor:
+    """Build :func:`event_redactor`'s answer; superusers see every event whole."""
+    if request.user.is_superuser and request.user.is_active:
+        return REVEAL
+    task = _event_task(event)
+    if task is not None:
+        redactor = request_redactor(request, task)
+    elif may(request, event.namespace_id, Action.VIEW_PII):
+        return REVEAL
+    else:
+        redactor = Redactor()
+    return redactor.learn(event.metadata)
+
+
+def _event_task(event: AuditEvent) -> Task | None:
+    """Return the task an event is about (its own, or its step's), if any."""
+    if event.object_type not in OBJECT_PAGES:
+        return None
+    try:
+        pk = uuid.UUID(str(event.object_id))
+    except ValueError:
+        return None
+    if event.object_type == "step":
+        step = Step.objects.select_related("task__definition").filter(pk=pk).first()
+        return step.task if step is not None else None
+    return Task.objects.select_related("definition").filter(pk=pk).first()

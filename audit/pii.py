@@ -1,13 +1,37 @@
-"""Mask personal data for readers without the ``pii_viewer`` role.
+"""Redact personal data for readers without the ``pii_viewer`` role.
 
-A value is personal when its key is marked ``x-pii: true`` in the
-definition's context schema, or when its key is one of the well-known
-personal keys below, at any depth of the context or of step results.
+Every output path (API, admin, ``task_status``) renders a task's data
+through one :class:`Redactor`, built once per viewer and task by
+:func:`task_redactor` (or :func:`context_redactor` for list pages). Each
+edge decides whether the viewer holds ``pii_viewer`` in the task's
+namespace with the role check it already makes (the API's per-request
+role snapshot, the admin's per-request cache); the CLI asks ``--show-pii``.
+It knows two things:
+
+- **the personal keys**: the well-known keys below plus every property the
+  definition's context schema marks ``x-pii: true``. A definition has one
+  schema, so its marks hold at any depth of the context, of every step's
+  results and of approval requests: a key that is personal in the context
+  is personal wherever a step passes it on.
+- **the personal values**: every string of more than two characters found
+  under a personal key in the task's context, its steps' results and
+  approval requests. Free text (an error message, a traceback, a
+  transition or audit reason) is scrubbed of these and of anything shaped
+  like an e-mail address, because handlers and people copy data into
+  prose.
+
+A viewer allowed to see personal data gets everything unchanged.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from workflows.models import Step
 
 PII_KEYS = frozenset(
     {
@@ -25,6 +49,13 @@ PII_KEYS = frozenset(
     }
 )
 MASK = "***"
+# A value this short ("Al", "NY") would mask unrelated words in free text.
+MIN_VALUE_LENGTH = 3
+# Shaped like an address; deliberately wider than RFC 5322's local part is
+# narrow: a false positive in an error message costs nothing.
+EMAIL_PATTERN = r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+"
+# Keys of a step error that are codes, not prose.
+ERROR_CODE_KEYS = frozenset({"code", "class", "attempt"})
 
 
 def schema_pii_keys(schema: Any) -> set[str]:
@@ -40,28 +71,167 @@ def schema_pii_keys(schema: Any) -> set[str]:
     return keys
 
 
+def definition_pii_keys(definition: Any) -> frozenset[str]:
+    """Return the personal keys of a definition's tasks: built-in plus ``x-pii``."""
+    schema = getattr(definition, "context_schema", None)
+    return PII_KEYS | frozenset(schema_pii_keys(schema)) if schema else PII_KEYS
+
+
 def mask_value(value: Any) -> Any:
-    """Return a masked stand-in: an e-mail keeps its first letter and domain."""
+    """Return a masked stand-in: an e-mail keeps its first letter and domain.
+
+    The domain stays readable because operators need it (a bouncing domain,
+    a typo in it) and it names a provider, not a person.
+    """
     if isinstance(value, str) and "@" in value:
-        local, _, domain = value.partition("@")
+        local, _, domain = value.rpartition("@")
         return f"{local[:1]}{MASK}@{domain}"
     if value is None or value == "":
         return value
     return MASK
 
 
-def mask_pii(data: Any, extra_keys: set[str] | frozenset[str] = frozenset()) -> Any:
-    """Return a copy of ``data`` with personal values masked."""
-    keys = PII_KEYS | set(extra_keys)
-    if isinstance(data, dict):
+def _mask_all(value: Any) -> Any:
+    """Mask every leaf of ``value``: all of it sits under a personal key."""
+    if isinstance(value, dict):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(item) for item in value]
+    return mask_value(value)
+
+
+def pii_values(sources: Iterable[Any], keys: frozenset[str]) -> frozenset[str]:
+    """Return the strings found under ``keys`` in ``sources``, any depth."""
+    found: set[str] = set()
+
+    def collect(value: Any, personal: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                collect(v, personal or k in keys)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item, personal)
+        elif personal and isinstance(value, str):
+            text = value.strip()
+            if len(text) >= MIN_VALUE_LENGTH:
+                found.add(text)
+
+    for source in sources:
+        collect(source, False)
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Render one task's data for one viewer: unchanged, or with PII masked.
+
+    Build it with :func:`task_redactor`; a bare
+    ``Redactor()`` masks the built-in keys and e-mail addresses only, the
+    safe default where no task is known.
+    """
+
+    reveal: bool = False
+    keys: frozenset[str] = PII_KEYS
+    values: frozenset[str] = field(default_factory=frozenset)
+
+    def learn(self, *sources: Any) -> Redactor:
+        """Return a redactor that also knows the personal values in ``sources``.
+
+        For text that comes with its own data (an audit event's metadata)
+        and belongs to no task, or to one known only partly.
+        """
+        if self.reveal:
+            return self
+        found = pii_values(sources, self.keys)
+        if found <= self.values:
+            return self
+        return Redactor(reveal=False, keys=self.keys, values=self.values | found)
+
+    def data(self, value: Any) -> Any:
+        """Return structured data with personal keys masked and strings scrubbed."""
+        if self.reveal:
+            return value
+        return self._data(value)
+
+    def _data(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: _mask_all(v) if k in self.keys else self._data(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self._data(item) for item in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def text(self, value: Any) -> Any:
+        """Return free text with e-mail addresses and known personal values masked.
+
+        Anything that is not a string (``None``, a number) passes unchanged.
+        """
+        if self.reveal or not isinstance(value, str) or not value:
+            return value
+        if not self.values and "@" not in value:
+            return value
+        return self._pattern.sub(lambda match: mask_value(match.group(0)), value)
+
+    def error(self, error: Any) -> Any:
+        """Return a step error with its prose (message, traceback) scrubbed."""
+        if self.reveal or not isinstance(error, dict):
+            return error
         return {
-            k: (
-                mask_value(v)
-                if k in keys and not isinstance(v, dict | list)
-                else mask_pii(v, extra_keys)
-            )
-            for k, v in data.items()
+            k: v if k in ERROR_CODE_KEYS else self._data(v) for k, v in error.items()
         }
-    if isinstance(data, list):
-        return [mask_pii(item, extra_keys) for item in data]
-    return data
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        """Compile one pattern: e-mails first, then known values, longest first.
+
+        A value is matched as a whole word where it starts or ends with a
+        word character, so the name "Ann" leaves "Annual" alone.
+        """
+        parts = [EMAIL_PATTERN]
+        for value in sorted(self.values, key=len, reverse=True):
+            escaped = re.escape(value)
+            if re.match(r"\w", value):
+                escaped = rf"(?<!\w){escaped}"
+            if re.search(r"\w$", value):
+                escaped = rf"{escaped}(?!\w)"
+            parts.append(escaped)
+        return re.compile("|".join(parts), re.IGNORECASE)
+
+
+REVEAL = Redactor(reveal=True)
+
+
+def task_redactor(
+    task: Any, *, reveal: bool, steps: Iterable[Any] | None = None
+) -> Redactor:
+    """Return the redactor of ``task`` for a viewer who may (not) see its PII.
+
+    ``steps`` are the task's steps when the caller already holds them (a
+    prefetched detail page); otherwise their results and approval requests
+    are read in one query. Nothing is read for a viewer who sees all.
+    """
+    if reveal:
+        return REVEAL
+    keys = definition_pii_keys(task.definition)
+    if steps is None:
+        rows: Iterable[Any] = Step.objects.filter(task_id=task.pk).values_list(
+            "results", "approval_request"
+        )
+    else:
+        rows = [(step.results, step.approval_request) for step in steps]
+    return Redactor(keys=keys, values=pii_values([task.context, *rows], keys))
+
+
+def context_redactor(task: Any, *, reveal: bool) -> Redactor:
+    """Return a redactor that knows only the task's context (no extra query).
+
+    For list pages, which show the context and the reason but no step data.
+    """
+    if reveal:
+        return REVEAL
+    keys = definition_pii_keys(task.definition)
+    return Redactor(keys=keys, values=pii_values([task.context], keys))

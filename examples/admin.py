@@ -7,15 +7,27 @@ editable so an operator can restock or retire a SKU for a demo, and
 customers, tickets and payments can be added for a refund demo (or in bulk
 with ``manage.py create_demo_records``); a payment's refunds and a
 ticket's resolution are only ever written by the workflows.
+
+Each system belongs to the team whose workflows use it (:attr:`team`; the
+shared mailer's rows belong to the team of the message's template).
+Superusers see everything; other staff see a system's rows only while they
+hold a role in its team's namespace, and its personal columns (names,
+addresses, free text about a person) masked unless they also hold
+``pii_viewer`` there. Searching those columns is for who may read them: a
+match would reveal what the mask hides.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from audit.pii import Redactor, mask_value, pii_values
+from examples.microservices.handlers import WELCOME_SEQUENCES
 from examples.models import (
     BillingProfile,
     Customer,
@@ -36,35 +48,190 @@ from examples.models import (
     WarehouseUser,
 )
 from namespaces.permissions import namespaces_for
+from namespaces.roles import Action
+from workflows.admin.common import current_admin_request, render_now, rendering_for
+
+# The shared mailer: template → the team whose workflow sends it.
+MAILER_TEMPLATE_TEAMS: dict[str, str] = {
+    "order_confirmation": "ecommerce",
+    "refund_processed": "payments",
+    "refund_ticket_resolved": "customer_success",
+    "analytics_report": "data_pipeline",
+    **{
+        template: "microservices"
+        for sequence in WELCOME_SEQUENCES.values()
+        for template in sequence
+    },
+}
+# Prefix of the display methods that stand in for a personal column.
+PERSONAL = "personal_"
 
 
-class TeamVisibleMixin:
-    """Let staff who hold any team role look at the simulated systems.
+def _team_slugs(request: HttpRequest, action: str) -> frozenset[str]:
+    """Return the slugs of the namespaces where the user may ``action``.
 
-    These stand in for systems outside Tasker (a gateway, a help desk), not
-    team data, so every team member may read them for a walkthrough;
-    changing anything stays with superusers.
+    Cached on the request: a changelist asks once per row.
+    """
+    cache: dict[str, frozenset[str]] = request.__dict__.setdefault(
+        "_examples_team_slugs", {}
+    )
+    if action not in cache:
+        cache[action] = frozenset(
+            namespaces_for(request.user, action).values_list("slug", flat=True)
+        )
+    return cache[action]
+
+
+def _personal_display(field: str) -> Callable[[Any, Model], Any]:
+    """Return the display method that shows ``field`` to the current viewer."""
+
+    def display(model_admin: TeamSystemAdmin, obj: Model) -> Any:
+        return model_admin.shown(current_admin_request(), obj, field)
+
+    display.__name__ = f"{PERSONAL}{field}"
+    return display
+
+
+class TeamSystemAdmin(admin.ModelAdmin):
+    """Scope a simulated system to its team and mask its personal columns.
+
+    :attr:`pii_fields` are masked whole; :attr:`text_fields` are free text,
+    scrubbed of e-mail addresses and of the row's personal values (its own
+    :attr:`pii_fields` and those of :attr:`related_pii` paths).
     """
 
+    team = ""
+    pii_fields: tuple[str, ...] = ()
+    text_fields: tuple[str, ...] = ()
+    related_pii: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for field in (*cls.pii_fields, *cls.text_fields):
+            display = _personal_display(field)
+            label = field.replace("_", " ")
+            setattr(cls, display.__name__, admin.display(description=label)(display))
+
+    # ---- whose rows, and who sees them in clear ---------------------------
+
+    def teams(self) -> frozenset[str]:
+        """Return the teams whose rows this admin lists."""
+        return frozenset({self.team})
+
+    def row_team(self, obj: Model) -> str:
+        """Return the team that owns ``obj``."""
+        return self.team
+
+    def scope_rows(self, queryset: QuerySet, teams: frozenset[str]) -> QuerySet:
+        """Return the rows of ``queryset`` owned by one of ``teams``."""
+        return queryset if self.team in teams else queryset.none()
+
+    def reveals(self, request: HttpRequest | None, obj: Model | None = None) -> bool:
+        """Return whether the user sees personal data of ``obj`` (or of every row)."""
+        if request is None:
+            return False
+        if request.user.is_superuser:
+            return request.user.is_active
+        allowed = _team_slugs(request, Action.VIEW_PII)
+        if obj is None:
+            return self.teams() <= allowed
+        return self.row_team(obj) in allowed
+
+    def shown(self, request: HttpRequest | None, obj: Model, field: str) -> Any:
+        """Return ``obj.field`` as the user may see it."""
+        value = getattr(obj, field)
+        if self.reveals(request, obj):
+            return value
+        if field in self.pii_fields:
+            return mask_value(value)
+        return Redactor(values=self.row_values(obj)).text(value)
+
+    def row_values(self, obj: Model) -> frozenset[str]:
+        """Return the personal values of ``obj``, to scrub its free text with."""
+        values: dict[str, Any] = {}
+        for path in (*self.pii_fields, *self.related_pii):
+            value: Any = obj
+            for part in path.split("__"):
+                value = getattr(value, part, None)
+            values[path] = value
+        return pii_values([values], frozenset(values))
+
+    def _personal(self) -> frozenset[str]:
+        return frozenset((*self.pii_fields, *self.text_fields))
+
+    def _masked(self, names: Any) -> list[Any]:
+        personal = self._personal()
+        return [f"{PERSONAL}{n}" if n in personal else n for n in names]
+
+    # ---- querysets and permissions -----------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return self.scope_rows(
+            queryset, self.teams() & _team_slugs(request, Action.VIEW)
+        )
+
+    def _team_member(self, request: HttpRequest) -> bool:
+        user = request.user
+        return (
+            user.is_active
+            and user.is_staff
+            and bool(self.teams() & _team_slugs(request, Action.VIEW))
+        )
+
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return super().has_module_permission(request) or _holds_a_role(request)  # type: ignore[misc]
+        if request.user.is_superuser:
+            return super().has_module_permission(request)
+        return self._team_member(request)
 
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return super().has_view_permission(request, obj) or _holds_a_role(request)  # type: ignore[misc]
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if request.user.is_superuser:
+            return super().has_view_permission(request, obj)
+        if obj is None:
+            return self._team_member(request)
+        return self._team_member(request) and self.row_team(obj) in _team_slugs(
+            request, Action.VIEW
+        )
+
+    # ---- masked columns and fields -----------------------------------------
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = super().get_list_display(request)
+        return columns if self.reveals(request) else self._masked(columns)
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        exclude = super().get_exclude(request, obj)
+        if self.reveals(request, obj):
+            return exclude
+        return [*(exclude or ()), *self._personal()]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = super().get_readonly_fields(request, obj)
+        if self.reveals(request, obj):
+            return readonly
+        masked = self._masked(readonly)
+        extra = [f"{PERSONAL}{n}" for n in sorted(self._personal())]
+        return [*masked, *(name for name in extra if name not in masked)]
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        fields = super().get_search_fields(request)
+        if self.reveals(request):
+            return fields
+        private = self._personal() | frozenset(self.related_pii)
+        return [f for f in fields if f.lstrip("=^@") not in private]
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with rendering_for(request):
+            return render_now(super().changeform_view(request, *args, **kwargs))
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with rendering_for(request):
+            return render_now(super().changelist_view(request, *args, **kwargs))
 
 
-def _holds_a_role(request: HttpRequest) -> bool:
-    user = request.user
-    if not (user.is_active and user.is_staff):
-        return False
-    cached = request.__dict__.get("_examples_holds_role")
-    if cached is None:
-        cached = namespaces_for(user).exists()
-        request.__dict__["_examples_holds_role"] = cached
-    return cached
-
-
-class SystemRecordAdmin(TeamVisibleMixin, admin.ModelAdmin):
+class SystemRecordAdmin(TeamSystemAdmin):
     """View-only admin for rows an external system wrote."""
 
     date_hierarchy = "created_at"
@@ -78,7 +245,8 @@ class SystemRecordAdmin(TeamVisibleMixin, admin.ModelAdmin):
 
 
 @admin.register(InventoryItem)
-class InventoryItemAdmin(TeamVisibleMixin, admin.ModelAdmin):
+class InventoryItemAdmin(TeamSystemAdmin):
+    team = "ecommerce"
     list_display = ["sku", "name", "price_cents", "stock", "active", "updated_at"]
     list_filter = ["active"]
     search_fields = ["sku", "name"]
@@ -87,6 +255,7 @@ class InventoryItemAdmin(TeamVisibleMixin, admin.ModelAdmin):
 
 @admin.register(StockReservation)
 class StockReservationAdmin(SystemRecordAdmin):
+    team = "ecommerce"
     list_display = ["idempotency_key", "item", "quantity", "task_id", "created_at"]
     list_select_related = ["item"]
     search_fields = ["idempotency_key", "task_id", "item__sku"]
@@ -94,6 +263,8 @@ class StockReservationAdmin(SystemRecordAdmin):
 
 @admin.register(GatewayCharge)
 class GatewayChargeAdmin(SystemRecordAdmin):
+    team = "ecommerce"
+    text_fields = ("description",)
     list_display = [
         "charge_id",
         "amount_cents",
@@ -109,6 +280,8 @@ class GatewayChargeAdmin(SystemRecordAdmin):
 
 @admin.register(Order)
 class OrderAdmin(SystemRecordAdmin):
+    team = "ecommerce"
+    pii_fields = ("customer_email",)
     list_display = [
         "order_number",
         "customer_email",
@@ -124,13 +297,31 @@ class OrderAdmin(SystemRecordAdmin):
 
 @admin.register(SentEmail)
 class SentEmailAdmin(SystemRecordAdmin):
+    """The shared mailer: each message belongs to the team of its template.
+
+    Subject and body are addressed to a person (a welcome names them), so
+    they are masked whole, like the address.
+    """
+
+    pii_fields = ("to", "subject", "body")
     list_display = ["message_id", "to", "template", "subject", "task_id", "created_at"]
     list_filter = ["template"]
     search_fields = ["message_id", "to", "subject", "idempotency_key", "task_id"]
 
+    def teams(self) -> frozenset[str]:
+        return frozenset(MAILER_TEMPLATE_TEAMS.values())
+
+    def row_team(self, obj: Model) -> str:
+        return MAILER_TEMPLATE_TEAMS.get(obj.template, "")
+
+    def scope_rows(self, queryset: QuerySet, teams: frozenset[str]) -> QuerySet:
+        templates = [t for t, team in MAILER_TEMPLATE_TEAMS.items() if team in teams]
+        return queryset.filter(template__in=templates)
+
 
 @admin.register(WarehouseUser)
 class WarehouseUserAdmin(SystemRecordAdmin):
+    team = "data_pipeline"
     date_hierarchy = "signed_up_on"
     list_display = ["user_ref", "country", "signed_up_on"]
     list_filter = ["country"]
@@ -139,6 +330,7 @@ class WarehouseUserAdmin(SystemRecordAdmin):
 
 @admin.register(WarehouseProduct)
 class WarehouseProductAdmin(SystemRecordAdmin):
+    team = "data_pipeline"
     list_display = ["sku", "name", "category", "price_cents", "cost_cents"]
     list_filter = ["category"]
     search_fields = ["sku", "name"]
@@ -146,6 +338,7 @@ class WarehouseProductAdmin(SystemRecordAdmin):
 
 @admin.register(WarehouseOrder)
 class WarehouseOrderAdmin(SystemRecordAdmin):
+    team = "data_pipeline"
     date_hierarchy = "ordered_on"
     list_display = [
         "order_ref",
@@ -160,6 +353,7 @@ class WarehouseOrderAdmin(SystemRecordAdmin):
 
 @admin.register(DashboardSnapshot)
 class DashboardSnapshotAdmin(SystemRecordAdmin):
+    team = "data_pipeline"
     list_display = ["snapshot_id", "dashboard", "start_date", "end_date", "created_at"]
     list_filter = ["dashboard"]
     search_fields = ["snapshot_id", "idempotency_key", "task_id"]
@@ -167,6 +361,8 @@ class DashboardSnapshotAdmin(SystemRecordAdmin):
 
 @admin.register(UserAccount)
 class UserAccountAdmin(SystemRecordAdmin):
+    team = "microservices"
+    pii_fields = ("email", "name")
     list_display = ["user_id", "email", "name", "plan", "status", "activated_at"]
     list_filter = ["plan", "status"]
     search_fields = ["user_id", "email", "name", "idempotency_key", "task_id"]
@@ -174,6 +370,8 @@ class UserAccountAdmin(SystemRecordAdmin):
 
 @admin.register(BillingProfile)
 class BillingProfileAdmin(SystemRecordAdmin):
+    team = "microservices"
+    related_pii = ("account__email",)
     list_display = ["account", "plan", "monthly_price_cents", "billing_required"]
     list_filter = ["plan", "billing_required"]
     list_select_related = ["account"]
@@ -182,13 +380,19 @@ class BillingProfileAdmin(SystemRecordAdmin):
 
 @admin.register(UserPreferences)
 class UserPreferencesAdmin(SystemRecordAdmin):
+    team = "microservices"
+    related_pii = ("account__email",)
     list_display = ["account", "created_at"]
     list_select_related = ["account"]
     search_fields = ["account__user_id", "account__email", "idempotency_key"]
 
 
 @admin.register(Customer)
-class CustomerAdmin(TeamVisibleMixin, admin.ModelAdmin):
+class CustomerAdmin(TeamSystemAdmin):
+    """The CRM, kept by customer success."""
+
+    team = "customer_success"
+    pii_fields = ("name", "email")
     list_display = ["customer_id", "name", "email", "tier", "created_at"]
     list_filter = ["tier"]
     search_fields = ["customer_id", "name", "email"]
@@ -196,8 +400,12 @@ class CustomerAdmin(TeamVisibleMixin, admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(TeamVisibleMixin, admin.ModelAdmin):
+class PaymentAdmin(TeamSystemAdmin):
     """Payments can be added; their amounts and refunds are then fixed."""
+
+    team = "payments"
+    text_fields = ("description",)
+    related_pii = ("customer__name", "customer__email")
 
     list_display = [
         "payment_id",
@@ -234,21 +442,26 @@ class PaymentAdmin(TeamVisibleMixin, admin.ModelAdmin):
     def get_readonly_fields(
         self, request: HttpRequest, obj: Payment | None = None
     ) -> list[str]:
+        readonly = super().get_readonly_fields(request, obj)
         if obj is None:
-            return self.readonly_fields
+            return readonly
         return [
             "payment_id",
             "customer",
             "amount_cents",
             "currency",
             "status",
-            *self.readonly_fields,
+            *readonly,
         ]
 
 
 @admin.register(SupportTicket)
-class SupportTicketAdmin(TeamVisibleMixin, admin.ModelAdmin):
+class SupportTicketAdmin(TeamSystemAdmin):
     """Tickets can be opened or closed here; resolving is the workflow's job."""
+
+    team = "customer_success"
+    text_fields = ("subject", "resolution_note")
+    related_pii = ("customer__name", "customer__email")
 
     list_display = [
         "ticket_id",
@@ -282,6 +495,7 @@ class SupportTicketAdmin(TeamVisibleMixin, admin.ModelAdmin):
 
 @admin.register(GatewayRefund)
 class GatewayRefundAdmin(SystemRecordAdmin):
+    team = "payments"
     list_display = [
         "refund_id",
         "payment",
@@ -298,6 +512,7 @@ class GatewayRefundAdmin(SystemRecordAdmin):
 
 @admin.register(PaymentRefund)
 class PaymentRefundAdmin(SystemRecordAdmin):
+    team = "payments"
     list_display = ["refund_id", "payment", "amount_cents", "reason", "created_at"]
     list_filter = ["reason"]
     list_select_related = ["payment"]

@@ -46,12 +46,15 @@ def email_send(
 
     Raise :class:`PermanentError` for an undeliverable address, and when
     the key was already used for a different recipient or template, which
-    is a caller bug a retry cannot fix.
+    is a caller bug a retry cannot fix. The messages name the message by
+    its idempotency key and never the address: an error message is read by
+    people who may not see personal data, and is copied into tracebacks,
+    transition reasons and logs.
     """
     if to.rsplit("@", 1)[-1].lower() == UNDELIVERABLE_DOMAIN:
         raise PermanentError(
-            f"mailer refused recipient {to!r}: domain {UNDELIVERABLE_DOMAIN} "
-            "bounces every message",
+            f"mailer refused the recipient of message {idempotency_key!r}: "
+            f"domain {UNDELIVERABLE_DOMAIN} bounces every message",
             code="email_undeliverable",
         )
     email, created = SentEmail.objects.get_or_create(
@@ -67,7 +70,8 @@ def email_send(
     if not created and (email.to, email.template) != (to, template):
         raise PermanentError(
             f"mailer idempotency key {idempotency_key!r} was already used for "
-            f"{email.template!r} to {email.to!r}",
+            f"message {email.message_id} ({email.template!r}) to another "
+            "recipient or template",
             code="idempotency_conflict",
         )
     return Delivery(email=email, sent_now=created)

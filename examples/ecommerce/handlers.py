@@ -52,7 +52,7 @@ class ProcessPayment(StepHandler):
             currency=cart["currency"],
             payment_method=ctx.context["payment_method"],
             payment_token=ctx.context["payment_token"],
-            description=f"order of {ctx.context['customer_email']}",
+            description=f"order of task {ctx.task_id}",
             decline_tokens=ctx.handler_config.get(
                 "decline_tokens", DEFAULT_DECLINE_TOKENS
             ),

@@ -48,7 +48,8 @@ def account_create(
             ).first()
             if account is None:
                 raise PermanentError(
-                    f"an account with e-mail {email!r} already exists",
+                    f"registration {idempotency_key!r}: an account with this "
+                    "e-mail already exists",
                     code="email_taken",
                 ) from None
     if account.email != email:

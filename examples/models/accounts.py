@@ -58,7 +58,7 @@ class UserAccount(TimeStampedModel):
         indexes = [models.Index(fields=["status"], name="examples_user_status")]
 
     def __str__(self) -> str:
-        return f"{self.user_id} ({self.email})"
+        return f"{self.user_id} ({self.plan})"
 
 
 class BillingProfile(TimeStampedModel):

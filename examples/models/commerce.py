@@ -148,4 +148,4 @@ class Order(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order_number} ({self.customer_email})"
+        return f"{self.order_number} ({self.status})"

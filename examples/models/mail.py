@@ -31,4 +31,4 @@ class SentEmail(TimeStampedModel):
         indexes = [models.Index(fields=["to"], name="examples_sentemail_to")]
 
     def __str__(self) -> str:
-        return f"{self.template} → {self.to}"
+        return f"{self.template} {self.message_id}"

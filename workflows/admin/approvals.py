@@ -17,16 +17,16 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from audit.pii import mask_pii, schema_pii_keys
 from namespaces.roles import Action
 from workflows.actors import Actor
 from workflows.admin.common import (
-    _pii_namespace_ids,
     admin_link,
+    admin_redactor,
     may,
-    namespace_ids,
     pretty_json,
+    redacted_text,
     report_tasker_error,
+    request_redactor,
     status_badge,
 )
 from workflows.admin.forms import DecisionForm, add_tasker_error
@@ -73,21 +73,23 @@ class StepApprovalMixin:
                 "decision_display",
                 "decided_by_display",
                 "decided_at",
-                "decision_comment",
+                "decision_comment_display",
             )
         },
     )
 
     @admin.display(description="asks")
     def approval_reason(self, obj: Step) -> str:
-        return (obj.approval_request or {}).get("reason") or "-"
+        return redacted_text(obj.task, (obj.approval_request or {}).get("reason"))
 
     @admin.display(description="details")
     def approval_details(self, obj: Step) -> SafeString | str:
         details = (obj.approval_request or {}).get("details")
-        if obj.task.namespace_id not in (_pii_namespace_ids.get() or set()):
-            details = mask_pii(details)
-        return details_table(details)
+        return details_table(admin_redactor(obj.task).data(details))
+
+    @admin.display(description="decision comment")
+    def decision_comment_display(self, obj: Step) -> str:
+        return redacted_text(obj.task, obj.decision_comment)
 
     @admin.display(description="decided by")
     def decided_by_display(self, obj: Step) -> str:
@@ -143,6 +145,7 @@ class StepApprovalMixin:
         else:
             form = DecisionForm()
         request_data = step.approval_request or {}
+        redactor = request_redactor(request, step.task)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -155,20 +158,11 @@ class StepApprovalMixin:
             "status": status_badge(step.status),
             "waiting": step.status == StepStatus.WAITING_FOR_APPROVAL,
             "own_request": step.task.initiator_id == request.user.pk,
-            "request_reason": request_data.get("reason"),
+            "request_reason": redactor.text(request_data.get("reason")),
             "request_details": details_table(
-                request_data.get("details")
-                if step.task.namespace_id in namespace_ids(request, Action.VIEW_PII)
-                else mask_pii(request_data.get("details"))
+                redactor.data(request_data.get("details"))
             ),
-            "task_context": pretty_json(
-                step.task.context
-                if step.task.namespace_id in namespace_ids(request, Action.VIEW_PII)
-                else mask_pii(
-                    step.task.context,
-                    schema_pii_keys(step.task.definition.context_schema),
-                )
-            ),
+            "task_context": pretty_json(redactor.data(step.task.context)),
             "form": form,
         }
         return TemplateResponse(request, "admin/workflows/step/decide.html", context)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -13,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from audit.pii import mask_pii, schema_pii_keys
+from audit.pii import Redactor, task_redactor
 from namespaces.models import Namespace
 from namespaces.permissions import namespaces_for
 from namespaces.roles import Action
@@ -60,24 +62,48 @@ def pretty_json(value: Any) -> SafeString | str:
     )
 
 
-# The namespaces whose personal data the current request may see; set around
-# every scoped admin view (a ContextVar: admin instances serve all threads).
-_pii_namespace_ids: ContextVar[set[int] | None] = ContextVar(
-    "tasker_pii_namespace_ids", default=None
+# The admin request being rendered; set around every scoped admin view (a
+# ContextVar: admin instances serve all threads), so display methods, which
+# receive only the object, can ask what its viewer may see.
+_admin_request: ContextVar[HttpRequest | None] = ContextVar(
+    "tasker_admin_request", default=None
 )
 
 
-def pii_json(
-    value: Any, namespace_id: int | None, schema: Any = None
-) -> SafeString | str:
-    """Return :func:`pretty_json` of ``value``, masked unless the user is pii_viewer.
+def request_redactor(request: HttpRequest | None, task: Any) -> Redactor:
+    """Return the redactor of ``task`` for the user of ``request``.
 
-    Outside a scoped admin view (nothing set), data is masked: the safe side.
+    Built once per task and request (a changelist asks per row); without a
+    request everything is masked: the safe side.
     """
-    allowed = _pii_namespace_ids.get()
-    if allowed is None or namespace_id not in allowed:
-        value = mask_pii(value, schema_pii_keys(schema) if schema else set())
-    return pretty_json(value)
+    if request is None:
+        return task_redactor(task, reveal=False)
+    cache: dict[Any, Redactor] = request.__dict__.setdefault("_tasker_redactors", {})
+    if task.pk not in cache:
+        cache[task.pk] = task_redactor(
+            task, reveal=may(request, task.namespace_id, Action.VIEW_PII)
+        )
+    return cache[task.pk]
+
+
+def current_admin_request() -> HttpRequest | None:
+    """Return the admin request being rendered, if inside :func:`rendering_for`."""
+    return _admin_request.get()
+
+
+def admin_redactor(task: Any) -> Redactor:
+    """Return the redactor of ``task`` for the admin request being rendered."""
+    return request_redactor(_admin_request.get(), task)
+
+
+def redacted_json(task: Any, value: Any) -> SafeString | str:
+    """Return :func:`pretty_json` of ``value``, masked unless the user is pii_viewer."""
+    return pretty_json(admin_redactor(task).data(value))
+
+
+def redacted_text(task: Any, value: Any) -> str:
+    """Return free text of ``task`` (error, reason) scrubbed unless pii_viewer."""
+    return admin_redactor(task).text(value) or "-"
 
 
 def admin_link(obj: Model | None, label: Any = None) -> SafeString | str:
@@ -146,6 +172,23 @@ def namespace_of(obj: Any, path: str) -> Namespace | None:
     return obj
 
 
+@contextmanager
+def rendering_for(request: HttpRequest) -> Iterator[None]:
+    """Let display methods inside the block redact for ``request``'s user."""
+    token = _admin_request.set(request)
+    try:
+        yield
+    finally:
+        _admin_request.reset(token)
+
+
+def render_now(response: Any) -> Any:
+    """Render a template response while :func:`rendering_for` still holds."""
+    if hasattr(response, "render"):
+        response.render()
+    return response
+
+
 class ScopedAdminMixin:
     """Scope an admin to the namespaces where the user holds a role.
 
@@ -172,24 +215,23 @@ class ScopedAdminMixin:
         return self.scope_queryset(request, super().get_queryset(request))  # type: ignore[misc]
 
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        token = _pii_namespace_ids.set(namespace_ids(request, Action.VIEW_PII))
-        try:
-            response = super().changeform_view(request, *args, **kwargs)  # type: ignore[misc]
-            if hasattr(response, "render"):
-                response.render()  # render while the contextvar still holds
-            return response
-        finally:
-            _pii_namespace_ids.reset(token)
+        with rendering_for(request):
+            return render_now(super().changeform_view(request, *args, **kwargs))  # type: ignore[misc]
 
     def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        token = _pii_namespace_ids.set(namespace_ids(request, Action.VIEW_PII))
-        try:
-            response = super().changelist_view(request, *args, **kwargs)  # type: ignore[misc]
-            if hasattr(response, "render"):
-                response.render()
-            return response
-        finally:
-            _pii_namespace_ids.reset(token)
+        with rendering_for(request):
+            return render_now(super().changelist_view(request, *args, **kwargs))  # type: ignore[misc]
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        """Search free-text reasons for superusers only.
+
+        A reason may hold personal data that the page shows masked; a match
+        on it would still tell the user the text is there.
+        """
+        fields = super().get_search_fields(request)  # type: ignore[misc]
+        if request.user.is_superuser:
+            return fields
+        return [f for f in fields if f.lstrip("=^@").split("__")[-1] != "reason"]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         if request.user.is_superuser:

@@ -10,9 +10,10 @@ from workflows.admin.common import (
     ReadOnlyAdminMixin,
     ScopedAdminMixin,
     admin_link,
-    pretty_json,
+    redacted_json,
+    redacted_text,
 )
-from workflows.models import StepEdge, StepTransition, TaskTransition
+from workflows.models import StepEdge, StepTransition, Task, TaskTransition
 
 
 class TransitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -20,14 +21,23 @@ class TransitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
-    readonly_fields = ("metadata_display",)
-    exclude = ("metadata",)
+    readonly_fields = ("reason_display", "metadata_display")
+    exclude = ("reason", "metadata")
 
     @admin.display(description="metadata")
     def metadata_display(
         self, obj: TaskTransition | StepTransition
     ) -> SafeString | str:
-        return pretty_json(obj.metadata)
+        # A manual resolve's results and an approver's comment live here.
+        return redacted_json(self.task_of(obj), obj.metadata)
+
+    @admin.display(description="reason")
+    def reason_display(self, obj: TaskTransition | StepTransition) -> str:
+        return redacted_text(self.task_of(obj), obj.reason)
+
+    def task_of(self, obj: TaskTransition | StepTransition) -> Task:
+        """Return the task whose data the row describes (for its PII redactor)."""
+        return obj.task if isinstance(obj, TaskTransition) else obj.step.task
 
 
 @admin.register(TaskTransition)
@@ -39,7 +49,7 @@ class TaskTransitionAdmin(TransitionAdmin):
         "from_status",
         "to_status",
         "actor_label",
-        "reason",
+        "reason_display",
     )
     list_filter = ("to_status", "from_status", ("task__namespace", NamespaceFilter))
     list_select_related = ("task__definition__namespace",)
@@ -60,14 +70,14 @@ class StepTransitionAdmin(TransitionAdmin):
         "from_status",
         "to_status",
         "actor_label",
-        "reason",
+        "reason_display",
     )
     list_filter = (
         "to_status",
         "from_status",
         ("step__task__namespace", NamespaceFilter),
     )
-    list_select_related = ("step",)
+    list_select_related = ("step__task__definition",)
     search_fields = ("=step__id", "=step__task__id", "step__name", "actor_label")
 
     @admin.display(description="step")

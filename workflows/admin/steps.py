@@ -25,8 +25,10 @@ from workflows.admin.common import (
     admin_link,
     may,
     namespace_ids,
-    pii_json,
+    redacted_json,
+    redacted_text,
     report_tasker_error,
+    request_redactor,
     status_badge,
 )
 from workflows.admin.forms import ResolveStepForm, add_tasker_error
@@ -59,10 +61,17 @@ class StepTransitionInline(ReadOnlyInline):
         "from_status",
         "to_status",
         "actor_label",
-        "reason",
+        "reason_display",
     )
     readonly_fields = fields
     verbose_name_plural = "status history"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StepTransition]:
+        return super().get_queryset(request).select_related("step__task__definition")
+
+    @admin.display(description="reason")
+    def reason_display(self, obj: StepTransition) -> str:
+        return redacted_text(obj.step.task, obj.reason)
 
 
 @admin.register(Step)
@@ -175,7 +184,7 @@ class StepAdmin(
         "decision_display",
         "decided_by_display",
         "decided_at",
-        "decision_comment",
+        "decision_comment_display",
     )
     inlines = (StepTransitionInline,)
 
@@ -321,7 +330,7 @@ class StepAdmin(
 
     @admin.display(description="results")
     def results_display(self, obj: Step) -> SafeString | str:
-        return pii_json(obj.results, obj.task.namespace_id)
+        return redacted_json(obj.task, obj.results)
 
     @admin.display(description="error code")
     def error_code(self, obj: Step) -> str:
@@ -329,7 +338,7 @@ class StepAdmin(
 
     @admin.display(description="error message")
     def error_message(self, obj: Step) -> str:
-        return (obj.error or {}).get("message") or "-"
+        return redacted_text(obj.task, (obj.error or {}).get("message"))
 
     @admin.display(description="exception class")
     def error_class(self, obj: Step) -> str:
@@ -341,8 +350,8 @@ class StepAdmin(
 
     @admin.display(description="traceback")
     def error_traceback(self, obj: Step) -> SafeString | str:
-        text = (obj.error or {}).get("traceback")
-        if not text:
+        text = redacted_text(obj.task, (obj.error or {}).get("traceback"))
+        if text == "-":
             return "-"
         return format_html(
             '<pre style="margin:0;white-space:pre-wrap;max-height:40em;overflow:auto">'
@@ -422,7 +431,7 @@ class StepAdmin(
             "task_link": admin_link(step.task),
             "status": status_badge(step.status),
             "resolvable": step.status in RESOLVABLE,
-            "error": step.error,
+            "error": request_redactor(request, step.task).error(step.error),
             "form": form,
         }
         return TemplateResponse(request, "admin/workflows/step/resolve.html", context)

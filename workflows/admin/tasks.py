@@ -24,7 +24,8 @@ from workflows.admin.common import (
     admin_link,
     may,
     namespace_ids,
-    pii_json,
+    redacted_json,
+    redacted_text,
     report_tasker_error,
     status_badge,
     visible_link,
@@ -121,12 +122,14 @@ class StepInline(ReadOnlyInline):
         if not obj.error:
             return "-"
         return format_html(
-            "<code>{}</code>: {}", obj.error.get("code", "?"), obj.error.get("message")
+            "<code>{}</code>: {}",
+            obj.error.get("code", "?"),
+            redacted_text(obj.task, obj.error.get("message")),
         )
 
     @admin.display(description="results")
     def results_display(self, obj: Step) -> SafeString | str:
-        return pii_json(obj.results, obj.task.namespace_id)
+        return redacted_json(obj.task, obj.results)
 
 
 class TaskTransitionInline(ReadOnlyInline):
@@ -134,9 +137,13 @@ class TaskTransitionInline(ReadOnlyInline):
 
     model = TaskTransition
     ordering = ("created_at", "id")
-    fields = ("created_at", "from_status", "to_status", "actor_label", "reason")
+    fields = ("created_at", "from_status", "to_status", "actor_label", "reason_display")
     readonly_fields = fields
     verbose_name_plural = "status history"
+
+    @admin.display(description="reason")
+    def reason_display(self, obj: TaskTransition) -> str:
+        return redacted_text(obj.task, obj.reason)
 
 
 @admin.register(Task)
@@ -197,7 +204,7 @@ class TaskAdmin(
                 "fields": (
                     "initiator_label",
                     "source_system",
-                    "reason",
+                    "reason_display",
                     "tags",
                     "correlation_id",
                     "idempotency_key",
@@ -218,7 +225,7 @@ class TaskAdmin(
         "updated_at",
         "initiator_label",
         "source_system",
-        "reason",
+        "reason_display",
         "tags",
         "correlation_id",
         "idempotency_key",
@@ -330,7 +337,11 @@ class TaskAdmin(
 
     @admin.display(description="context")
     def context_display(self, obj: Task) -> SafeString | str:
-        return pii_json(obj.context, obj.namespace_id, obj.definition.context_schema)
+        return redacted_json(obj, obj.context)
+
+    @admin.display(description="reason")
+    def reason_display(self, obj: Task) -> str:
+        return redacted_text(obj, obj.reason)
 
     # ---- cancelling ------------------------------------------------------
 

@@ -2,49 +2,31 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from audit.pii import mask_pii, schema_pii_keys
+from audit.pii import Redactor, context_redactor, task_redactor
 from workflows.engine.states import StepStatus, TaskStatus
+from workflows.json_values import json_value_errors
 from workflows.models import Step, Task, WorkflowDefinition
 
 MAX_TAGS = 20
-MAX_JSON_DEPTH = 64
-
-
-def _json_problems(value: Any, path: str, depth: int) -> dict[str, list[str]]:
-    if depth > MAX_JSON_DEPTH:
-        return {path or "$": [f"Nested deeper than {MAX_JSON_DEPTH} levels."]}
-    problems: dict[str, list[str]] = {}
-    if isinstance(value, float) and not math.isfinite(value):
-        problems[path or "$"] = ["Numbers must be finite."]
-    elif isinstance(value, str) and "\x00" in value:
-        problems[path or "$"] = ["Null characters are not allowed."]
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                problems[sub] = ["Null characters are not allowed in keys."]
-            problems |= _json_problems(item, sub, depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            sub = f"{path}.{index}" if path else str(index)
-            problems |= _json_problems(item, sub, depth + 1)
-    return problems
 
 
 def storable_json(value: Any) -> None:
-    """Refuse JSON that cannot be stored or rendered back.
+    """Refuse JSON that cannot be stored or rendered back, by path.
 
+    The one check every entry point shares (:mod:`workflows.json_values`):
     Python's parser turns ``1e999`` into infinity, which no JSON column
-    stores; PostgreSQL's jsonb refuses ``\\u0000``; and very deep nesting
-    exhausts the recursion of every later reader.
+    stores; PostgreSQL's jsonb refuses ``\\u0000`` and lone surrogates; and
+    very deep nesting exhausts the recursion of every later reader.
     """
-    problems = _json_problems(value, "", 0)
+    problems = json_value_errors(value, field="")
     if problems:
         raise serializers.ValidationError(problems)
 
@@ -177,10 +159,13 @@ class SentText(serializers.CharField):
 
     DRF trims surrounding whitespace before its length check, so 3,000
     carriage returns and a letter passed a 2,000-character limit; the
-    schema's ``maxLength`` is about the value in the request.
+    schema's ``maxLength`` is about the value in the request. And DRF turns
+    a number into its text, where the schema says the value is a string.
     """
 
     def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
         if (
             self.max_length is not None
             and isinstance(data, str)
@@ -256,15 +241,28 @@ class TransitionSerializer(serializers.Serializer):
     attempt = serializers.IntegerField(allow_null=True)
 
 
-def _masker(context: dict[str, Any], namespace_id: Any) -> Any:
-    """Return a function masking personal data unless the caller may see it.
+def _redactor(context: dict[str, Any], task: Task, *, steps: bool = True) -> Redactor:
+    """Return the caller's redactor of ``task``, built once per task and request.
 
     ``context["pii_namespace_ids"]`` holds the namespaces where the caller
-    holds ``pii_viewer`` (or all of them, for a superuser).
+    holds ``pii_viewer`` (or all of them, for a superuser). With ``steps``
+    the redactor also knows the personal values of the task's steps (read
+    from the prefetched steps, or in one query); a list page, which shows
+    no step data, makes do with the context's.
     """
-    if namespace_id in context.get("pii_namespace_ids", ()):
-        return lambda value, keys=(): value
-    return lambda value, keys=(): mask_pii(value, set(keys))
+    cache = context.setdefault("_redactors", {})
+    held = cache.get((task.pk, True))
+    if held is None and not steps:
+        held = cache.get((task.pk, False))
+    if held is None:
+        reveal = task.namespace_id in context.get("pii_namespace_ids", ())
+        if not steps:
+            held = context_redactor(task, reveal=reveal)
+        else:
+            prefetched = getattr(task, "_prefetched_objects_cache", {}).get("steps")
+            held = task_redactor(task, reveal=reveal, steps=prefetched)
+        cache[(task.pk, steps)] = held
+    return held
 
 
 # Task and step bodies are rendered by hand below rather than field by field:
@@ -288,29 +286,26 @@ def _strings(values: Any) -> list[str | None]:
     return [None if v is None else str(v) for v in values]
 
 
-def _step_namespace_id(step: Step, context: dict[str, Any]) -> Any:
-    return context.get("namespace_id") or step.task.namespace_id
-
-
-def _step_error(step: Step) -> dict[str, Any] | None:
+def _step_error(step: Step, redactor: Redactor) -> dict[str, Any] | None:
     if not step.error:
         return None
-    return {k: step.error.get(k) for k in ("code", "message", "attempt")}
+    error = {k: step.error.get(k) for k in ("code", "message", "attempt")}
+    return redactor.error(error)
 
 
-def _step_approval(step: Step, masker: Any) -> dict[str, Any] | None:
+def _step_approval(step: Step, redactor: Redactor) -> dict[str, Any] | None:
     if step.template.kind != "approval":
         return None
     return {
-        "request": masker(step.approval_request),
+        "request": redactor.data(step.approval_request),
         "decision": step.decision,
         "decided_by": step.decided_by.get_username() if step.decided_by else None,
         "decided_at": step.decided_at,
-        "comment": step.decision_comment,
+        "comment": redactor.text(step.decision_comment),
     }
 
 
-def step_body(step: Step, masker: Any) -> dict[str, Any]:
+def step_body(step: Step, redactor: Redactor) -> dict[str, Any]:
     """Return a step's body, in ``StepSerializer``'s field order."""
     return {
         "id": str(step.id),
@@ -321,9 +316,9 @@ def step_body(step: Step, masker: Any) -> dict[str, Any]:
         "attempts": int(step.attempts),
         "max_attempts": int(step.max_attempts),
         "depends_on": _strings(step.template.depends_on),
-        "results": masker(step.results),
-        "error": _step_error(step),
-        "approval": _step_approval(step, masker),
+        "results": redactor.data(step.results),
+        "error": _step_error(step, redactor),
+        "approval": _step_approval(step, redactor),
         "next_attempt_at": _datetime(step.next_attempt_at),
         "started_at": _datetime(step.started_at),
         "completed_at": _datetime(step.completed_at),
@@ -349,27 +344,21 @@ class StepSerializer(serializers.Serializer):
     completed_at = serializers.DateTimeField(allow_null=True)
 
     def to_representation(self, instance: Step) -> dict[str, Any]:
-        return step_body(
-            instance, _masker(self.context, _step_namespace_id(instance, self.context))
-        )
+        return step_body(instance, _redactor(self.context, instance.task))
 
     @extend_schema_field(
         {"type": "object", "nullable": True, "additionalProperties": True}
     )
     def get_results(self, step: Step) -> Any:
-        return _masker(self.context, _step_namespace_id(step, self.context))(
-            step.results
-        )
+        return _redactor(self.context, step.task).data(step.results)
 
     @extend_schema_field(StepErrorSerializer(allow_null=True))
     def get_error(self, step: Step) -> dict[str, Any] | None:
-        return _step_error(step)
+        return _step_error(step, _redactor(self.context, step.task))
 
     @extend_schema_field(ApprovalSerializer(allow_null=True))
     def get_approval(self, step: Step) -> dict[str, Any] | None:
-        return _step_approval(
-            step, _masker(self.context, _step_namespace_id(step, self.context))
-        )
+        return _step_approval(step, _redactor(self.context, step.task))
 
 
 def _ordered_steps(task: Task) -> list[Step]:
@@ -407,6 +396,7 @@ class TaskSummarySerializer(serializers.Serializer):
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         task = instance
+        redactor = _redactor(self.context, task, steps=False)
         return {
             "id": str(task.id),
             "namespace": str(task.namespace.slug),
@@ -416,7 +406,7 @@ class TaskSummarySerializer(serializers.Serializer):
             "context": self.get_context(task),
             "correlation_id": str(task.correlation_id),
             "idempotency_key": _str_or_none(task.idempotency_key),
-            "reason": str(task.reason),
+            "reason": str(redactor.text(task.reason)),
             "tags": _strings(task.tags),
             "initiator": str(task.initiator_label),
             "source_system": str(task.source_system),
@@ -429,15 +419,7 @@ class TaskSummarySerializer(serializers.Serializer):
 
     @extend_schema_field({"type": "object", "additionalProperties": True})
     def get_context(self, task: Task) -> Any:
-        # A list page holds many tasks of few definitions: read each
-        # definition's PII keys once per page.
-        cache = self.context.setdefault("_schema_pii_keys", {})
-        keys = cache.get(task.definition_id)
-        if keys is None:
-            keys = cache[task.definition_id] = schema_pii_keys(
-                task.definition.context_schema
-            )
-        return _masker(self.context, task.namespace_id)(task.context, keys)
+        return _redactor(self.context, task, steps=False).data(task.context)
 
     @extend_schema_field(
         {
@@ -462,21 +444,26 @@ class TaskDetailSerializer(TaskSummarySerializer):
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         steps = _ordered_steps(instance)
-        masker = _masker(self.context, instance.namespace_id)
+        # Built first, so the summary's context and reason know the steps' values.
+        redactor = _redactor(self.context, instance)
         return {
             **super().to_representation(instance),
-            "steps": [step_body(step, masker) for step in steps],
+            "steps": [step_body(step, redactor) for step in steps],
             "transitions": self.get_transitions(instance),
         }
 
     @extend_schema_field(StepSerializer(many=True))
     def get_steps(self, task: Task) -> list[dict[str, Any]]:
-        masker = _masker(self.context, task.namespace_id)
-        return [step_body(step, masker) for step in _ordered_steps(task)]
+        redactor = _redactor(self.context, task)
+        return [step_body(step, redactor) for step in _ordered_steps(task)]
 
     @extend_schema_field(TransitionSerializer(many=True))
     def get_transitions(self, task: Task) -> list[dict[str, Any]]:
-        return self.context.get("transitions", [])
+        redactor = _redactor(self.context, task)
+        return [
+            {**row, "reason": redactor.text(row["reason"])} if "reason" in row else row
+            for row in self.context.get("transitions", [])
+        ]
 
 
 class ApprovalItemSerializer(StepSerializer):
@@ -499,6 +486,22 @@ class ApprovalItemSerializer(StepSerializer):
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
+
+
+class TokenRefreshRotateSerializer(TokenRefreshSerializer):
+    """simplejwt's refresh, answering 401 for a user deleted since issue.
+
+    simplejwt looks the token's user up with ``.get()`` and let
+    ``DoesNotExist`` escape as a 500; nothing is written before that look-up.
+    """
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist:
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from None
 
 
 class TaskPageSerializer(serializers.Serializer):

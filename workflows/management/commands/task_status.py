@@ -1,10 +1,21 @@
-"""``manage.py task_status TASK_ID [--json]``: a task and its step table."""
+"""``manage.py task_status TASK_ID [--json] [--show-pii]``: a task and its steps.
+
+The command runs as a trusted system actor (it needs shell access, not a
+role), but its output ends up in terminals, tickets and chat: personal data
+in step results and error messages is masked as for a user without
+``pii_viewer`` unless ``--show-pii`` is given. ``--json`` is the only export
+Tasker has; it is masked the same way.
+"""
+
+from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit.pii import Redactor, task_redactor
 from workflows.models import Task
 from workflows.selectors import task_get_with_steps
 
@@ -12,11 +23,16 @@ from workflows.selectors import task_get_with_steps
 class Command(BaseCommand):
     help = "Print a task's status and its steps."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("task_id")
         parser.add_argument("--json", action="store_true", help="Print JSON.")
+        parser.add_argument(
+            "--show-pii",
+            action="store_true",
+            help="Print personal data unmasked (masked by default).",
+        )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             task_id = uuid.UUID(options["task_id"])
         except ValueError as exc:
@@ -28,6 +44,7 @@ class Command(BaseCommand):
         except Task.DoesNotExist as exc:
             raise CommandError(f"task {task_id} not found", returncode=2) from exc
         steps = list(task.steps.all())
+        redactor = task_redactor(task, reveal=options["show_pii"], steps=steps)
         if options["json"]:
             body = {
                 "id": str(task.pk),
@@ -41,8 +58,8 @@ class Command(BaseCommand):
                         "name": s.name,
                         "status": s.status,
                         "attempts": s.attempts,
-                        "results": s.results,
-                        "error": _error_summary(s.error),
+                        "results": redactor.data(s.results),
+                        "error": _error_summary(s.error, redactor),
                     }
                     for s in steps
                 ],
@@ -57,7 +74,7 @@ class Command(BaseCommand):
             f"\n{'step'.ljust(width)}  {'status'.ljust(20)}  attempts  error"
         )
         for s in steps:
-            error = _error_summary(s.error)
+            error = _error_summary(s.error, redactor)
             message = f"{error['code']}: {error['message']}" if error else ""
             self.stdout.write(
                 f"{s.name.ljust(width)}  {s.status.ljust(20)}  "
@@ -66,8 +83,10 @@ class Command(BaseCommand):
             )
 
 
-def _error_summary(error: dict | None) -> dict | None:
+def _error_summary(error: dict | None, redactor: Redactor) -> dict | None:
     """Return the error without its traceback (shown in the admin instead)."""
     if not error:
         return None
-    return {k: error.get(k) for k in ("class", "code", "message", "attempt")}
+    return redactor.error(
+        {k: error.get(k) for k in ("class", "code", "message", "attempt")}
+    )
