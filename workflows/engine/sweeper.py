@@ -22,7 +22,8 @@ from django.db.models.functions import Now
 from workflows.actors import SWEEPER
 from workflows.engine import dispatch
 from workflows.engine.executor import fail_attempt
-from workflows.engine.states import StepStatus, TaskStatus
+from workflows.engine.progress import finalize_task, lock_task
+from workflows.engine.states import StepStatus, TaskStatus, step_can_move
 from workflows.engine.subtasks import settle_parent_step
 from workflows.engine.transitions import step_transition
 from workflows.models import Step, Task
@@ -50,6 +51,9 @@ class SweepReport:
     republished: int = 0
     leases_expired: int = 0
     subtasks_settled: int = 0
+    # Rows whose handling raised: logged, counted, and (where the state
+    # machine allows) failed with code ``sweep_failed`` for an operator.
+    errors: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counts as a dict."""
@@ -58,7 +62,50 @@ class SweepReport:
             "republished": self.republished,
             "leases_expired": self.leases_expired,
             "subtasks_settled": self.subtasks_settled,
+            "errors": self.errors,
         }
+
+
+def _poisoned(report: SweepReport, step_id: Any, status: str, exc: Exception) -> None:
+    """Log and count a row the sweep could not handle; fail it where allowed.
+
+    One bad row must never stop the sweep for every other task. A step
+    that can move to ``failed`` from where it stands (a claimed step, or
+    one waiting for its subtask) is failed with an error naming the cause,
+    so it shows in the admin and an operator can retry or resolve it;
+    otherwise it stays where it is and the next sweep tries again.
+    """
+    report.errors += 1
+    logger.exception("sweep: step %s (%s) could not be handled", step_id, status)
+    if not step_can_move(status, StepStatus.FAILED):
+        return
+    message = (
+        f"the sweeper could not handle this step ({status}): "
+        f"{type(exc).__name__}: {exc}"
+    )[:2000]
+    try:
+        with transaction.atomic():
+            step = Step.objects.only("task_id").get(pk=step_id)
+            task = lock_task(step.task_id)
+            if step_transition(
+                step_id=step_id,
+                from_status=status,
+                to_status=StepStatus.FAILED,
+                actor=SWEEPER,
+                reason=message[:500],
+                updates={
+                    "error": {
+                        "class": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                        "code": "sweep_failed",
+                        "message": message,
+                    },
+                    "lease_expires_at": None,
+                    "completed_at": Now(),
+                },
+            ):
+                finalize_task(task=task, actor=SWEEPER)
+    except Exception:  # the row stays for the next sweep; never stop this one
+        logger.exception("sweep: step %s could not be marked failed", step_id)
 
 
 def _candidates(queryset: QuerySet[Step], batch: int) -> list[tuple[Any, ...]]:
@@ -90,15 +137,21 @@ def sweep() -> SweepReport:
             batch,
         )
         for step_id, _name, _attempts, namespace, timeout in due:
-            if step_transition(
-                step_id=step_id,
-                from_status=StepStatus.WAITING_FOR_RETRY,
-                to_status=StepStatus.ENQUEUED,
-                actor=SWEEPER,
-                reason="retry due",
-                updates={"enqueued_at": Now(), "next_attempt_at": None},
-                where=Q(next_attempt_at__lte=Now()),
-            ):
+            try:
+                with transaction.atomic():  # a savepoint per row
+                    moved = step_transition(
+                        step_id=step_id,
+                        from_status=StepStatus.WAITING_FOR_RETRY,
+                        to_status=StepStatus.ENQUEUED,
+                        actor=SWEEPER,
+                        reason="retry due",
+                        updates={"enqueued_at": Now(), "next_attempt_at": None},
+                        where=Q(next_attempt_at__lte=Now()),
+                    )
+            except Exception as exc:
+                _poisoned(report, step_id, StepStatus.WAITING_FOR_RETRY, exc)
+                continue
+            if moved:
                 report.retries_enqueued += 1
                 dispatch.publish_on_commit(
                     step_id, namespace_slug=namespace, timeout_seconds=timeout
@@ -116,9 +169,14 @@ def sweep() -> SweepReport:
             batch,
         )
         for step_id, _name, _attempts, namespace, timeout in stale:
-            changed = Step.objects.filter(
-                pk=step_id, status=StepStatus.ENQUEUED
-            ).update(enqueued_at=Now())
+            try:
+                with transaction.atomic():  # a savepoint per row
+                    changed = Step.objects.filter(
+                        pk=step_id, status=StepStatus.ENQUEUED
+                    ).update(enqueued_at=Now())
+            except Exception as exc:
+                _poisoned(report, step_id, StepStatus.ENQUEUED, exc)
+                continue
             if changed:
                 report.republished += 1
                 dispatch.publish_on_commit(
@@ -135,12 +193,19 @@ def sweep() -> SweepReport:
             batch,
         )
     for step_id, name, attempts, _namespace, _timeout in expired:
-        step = Step.objects.select_related("template", "task__namespace").get(
-            pk=step_id
-        )
-        outcome = fail_attempt(
-            step=step, attempt=attempts, exc=LeaseExpired(name, attempts), actor=SWEEPER
-        )
+        try:
+            step = Step.objects.select_related("template", "task__namespace").get(
+                pk=step_id
+            )
+            outcome = fail_attempt(
+                step=step,
+                attempt=attempts,
+                exc=LeaseExpired(name, attempts),
+                actor=SWEEPER,
+            )
+        except Exception as exc:
+            _poisoned(report, step_id, StepStatus.IN_PROGRESS, exc)
+            continue
         if outcome != "fenced":
             report.leases_expired += 1
             logger.warning("step %s (%s) lease expired: %s", step_id, name, outcome)
@@ -152,6 +217,11 @@ def sweep() -> SweepReport:
         status__in=(TaskStatus.COMPLETE, TaskStatus.FAILED, TaskStatus.CANCELLED),
     ).select_related("definition")[:batch]
     for child in ended_children:
-        if settle_parent_step(child=child):
+        try:
+            settled = settle_parent_step(child=child)
+        except Exception as exc:
+            _poisoned(report, child.parent_step_id, StepStatus.WAITING_FOR_SUBTASK, exc)
+            continue
+        if settled:
             report.subtasks_settled += 1
     return report
