@@ -15,6 +15,7 @@ venv: $(STAMP)
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 
 sync: migrate
 	$(PY) manage.py sync_workflows

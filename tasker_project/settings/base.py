@@ -5,12 +5,18 @@ With no environment set, Tasker runs embedded: SQLite and Celery's
 ``CELERY_BROKER_URL`` switch it to PostgreSQL and Redis or RabbitMQ.
 """
 
+import contextlib
 import os
+import secrets
+import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from tasker_project.client_ip import trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("TASKER_VAR_DIR", BASE_DIR / "var"))
@@ -32,16 +38,67 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", default="DJANGO_SECRET_KEY" not in os.environ)
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 
-# A development key only for the embedded default; production must set its own.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
-    "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production" if DEBUG else ""
-)
-if not SECRET_KEY:
-    raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+def _production_reason() -> str | None:
+    """Return why this process looks like production, or None for a dev server."""
+    if not env_bool("DJANGO_DEBUG", default=True):
+        return "DJANGO_DEBUG is off"
+    hosts = env_list("DJANGO_ALLOWED_HOSTS", [])
+    hosts = [host for host in hosts if host not in LOOPBACK_HOSTS]
+    if hosts:
+        return f"DJANGO_ALLOWED_HOSTS names {', '.join(hosts)}"
+    argv0 = Path(sys.argv[0]).name if sys.argv else ""
+    if "gunicorn" in os.environ.get("SERVER_SOFTWARE", "") or argv0 == "gunicorn":
+        return "running under gunicorn"
+    return None
+
+
+def _dev_secret_key(path: Path) -> str:
+    """Return the development key kept in ``path``, generating it (0600) once.
+
+    The key is written to a private temporary file and published with a hard
+    link, which fails when the name exists: processes starting together agree
+    on one key, and none ever reads a half-written file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(64) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if len(key) < 50:
+        raise ImproperlyConfigured(
+            f"{path} holds no usable key: remove it, or set DJANGO_SECRET_KEY"
+        )
+    return key
+
+
+# No key is ever published: without DJANGO_SECRET_KEY this is a development
+# server only (DEBUG, loopback hosts, a random key kept in var/). Anything
+# that looks like production refuses to start instead.
+if os.environ.get("DJANGO_SECRET_KEY"):
+    SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+    if len(SECRET_KEY) < 50 or "insecure" in SECRET_KEY:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be at least 50 random characters "
+            "(and not a published development key)"
+        )
+    DEBUG = env_bool("DJANGO_DEBUG", default=False)
+    ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+else:
+    _reason = _production_reason()
+    if _reason:
+        raise ImproperlyConfigured(f"DJANGO_SECRET_KEY must be set: {_reason}")
+    DEBUG = True
+    SECRET_KEY = _dev_secret_key(VAR_DIR / "secret_key")
+    ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -71,7 +128,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "tasker_project.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "tasker_project.urls"
@@ -180,8 +237,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "workflows.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "tasker_project.throttling.AnonRateThrottle",
+        "tasker_project.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("TASKER_THROTTLE_ANON", "60/min"),
@@ -191,6 +248,32 @@ REST_FRAMEWORK = {
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Who sets X-Forwarded-For (and X-Forwarded-Proto): nobody by default, a
+# count of proxies in front, or their networks. See tasker_project/client_ip.py.
+TASKER_TRUSTED_PROXIES = trusted_proxies(os.environ.get("TASKER_TRUSTED_PROXIES", ""))
+
+
+def cache_from_env() -> dict:
+    """Return the default cache, shared by every process (throttle counts)."""
+    url = os.environ.get("TASKER_CACHE_URL", "")
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+        }
+    if url:
+        raise ImproperlyConfigured(
+            "TASKER_CACHE_URL must be a redis:// URL (empty: the database cache), "
+            f"not {url!r}"
+        )
+    return {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "tasker_cache",
+    }
+
+
+CACHES = {"default": cache_from_env()}
+
 # Request bodies above this are refused with 413 before any parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("TASKER_MAX_BODY_BYTES", 256 * 1024))
 
@@ -264,11 +347,23 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # step. tasker_project/celery.py applies Django's CONN_MAX_AGE rule instead.
 CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Sweeps have a queue of their own, which every worker consumes before the
+# step queue (`-Q tasker-sweep,tasker`), so a backlog of steps cannot starve
+# the sweeper. ("-" cannot occur in a namespace slug, so it never collides
+# with a per-namespace queue "tasker.<namespace>".) A sweep message carries
+# no expiry: Celery's `expires` is an absolute time on beat's clock, which a
+# worker whose clock runs ahead reads as already past and drops. A sweep is
+# idempotent and cheap when there is nothing to do, so ones that piled up
+# while no worker ran are harmless.
+TASKER_SWEEP_QUEUE = os.environ.get(
+    "TASKER_SWEEP_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-sweep"
+)
+CELERY_TASK_ROUTES = {"workflows.sweep": {"queue": TASKER_SWEEP_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "tasker-sweep": {
         "task": "workflows.sweep",
         "schedule": float(os.environ.get("TASKER_SWEEP_INTERVAL", 5)),
-        "options": {"expires": 30},
+        "options": {"queue": TASKER_SWEEP_QUEUE},
     },
 }
 
@@ -324,4 +419,6 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", 3600))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TASKER_TRUSTED_PROXIES:
+        # Only a trusted proxy may say the request came in over HTTPS.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

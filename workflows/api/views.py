@@ -9,7 +9,6 @@ from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import (
     TokenBlacklistView,
@@ -19,6 +18,7 @@ from rest_framework_simplejwt.views import (
 
 from namespaces.permissions import namespace_ids_for, roles_snapshot, user_roles
 from namespaces.roles import Action
+from tasker_project.throttling import ScopedRateThrottle
 from workflows import selectors, services
 from workflows.actors import Actor
 from workflows.api import serializers as s
@@ -419,6 +419,8 @@ class TokenObtainView(TokenObtainPairView):
 @extend_schema(auth=[], responses={200: s.TokenPairSerializer, **body_errors()})
 class TokenRefreshRotateView(TokenRefreshView):
     """Exchange a refresh token for a new pair; the old refresh token is revoked."""
+
+    serializer_class = s.TokenRefreshRotateSerializer
 
 
 @extend_schema(auth=[], responses={200: None, **body_errors()})
