@@ -23,12 +23,11 @@ from audit.pii import REVEAL, Redactor
 from namespaces.roles import Action
 from workflows.admin.common import (
     NamespaceFilter,
+    RedactingAdminMixin,
     current_admin_request,
     may,
     namespace_ids,
     pretty_json,
-    render_now,
-    rendering_for,
     request_redactor,
 )
 from workflows.models import Step, Task
@@ -48,7 +47,7 @@ OBJECT_LISTS = {
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(RedactingAdminMixin, admin.ModelAdmin):
     """Append-only events: listed and viewed, never added, changed or deleted."""
 
     list_display = (
@@ -76,14 +75,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "metadata_display",
     )
     readonly_fields = ("object_link", "reason_display", "metadata_display")
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        with rendering_for(request):
-            return render_now(super().changeform_view(request, *args, **kwargs))
-
-    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        with rendering_for(request):
-            return render_now(super().changelist_view(request, *args, **kwargs))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
         return self.scope_queryset(request, super().get_queryset(request))

@@ -49,7 +49,7 @@ from examples.models import (
 )
 from namespaces.permissions import namespaces_for
 from namespaces.roles import Action
-from workflows.admin.common import current_admin_request, render_now, rendering_for
+from workflows.admin.common import RedactingAdminMixin, current_admin_request
 
 # The shared mailer: template → the team whose workflow sends it.
 MAILER_TEMPLATE_TEAMS: dict[str, str] = {
@@ -92,7 +92,7 @@ def _personal_display(field: str) -> Callable[[Any, Model], Any]:
     return display
 
 
-class TeamSystemAdmin(admin.ModelAdmin):
+class TeamSystemAdmin(RedactingAdminMixin, admin.ModelAdmin):
     """Scope a simulated system to its team and mask its personal columns.
 
     :attr:`pii_fields` are masked whole; :attr:`text_fields` are free text,
@@ -221,14 +221,6 @@ class TeamSystemAdmin(admin.ModelAdmin):
             return fields
         private = self._personal() | frozenset(self.related_pii)
         return [f for f in fields if f.lstrip("=^@") not in private]
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        with rendering_for(request):
-            return render_now(super().changeform_view(request, *args, **kwargs))
-
-    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        with rendering_for(request):
-            return render_now(super().changelist_view(request, *args, **kwargs))
 
 
 class SystemRecordAdmin(TeamSystemAdmin):

@@ -31,12 +31,19 @@ def test_database_url() -> str:
 
 
 class WorkerProcess:
-    """One ``celery worker`` process group consuming one queue."""
+    """One ``celery worker`` process group: its sweep queue first, then its queue.
+
+    Both queue names are private to the worker (``<queue>-sweep`` is set as
+    the worker's ``TASKER_SWEEP_QUEUE``, whatever the environment says), so
+    a worker started with ``beat=True`` sweeps through its own sweep queue
+    and tests stay independent when they run in parallel.
+    """
 
     def __init__(
         self, *, queue: str, beat: bool = False, concurrency: int = 2, **env: str
     ) -> None:
         self.queue = queue
+        self.sweep_queue = env.get("TASKER_SWEEP_QUEUE", f"{queue}-sweep")
         self.beat = beat
         self.name = f"w{uuid.uuid4().hex[:8]}"
         log_dir = Path(settings.VAR_DIR) / "worker-logs"
@@ -47,6 +54,7 @@ class WorkerProcess:
             "DJANGO_SETTINGS_MODULE": "tasker_project.settings.test",
             "DATABASE_URL": test_database_url(),
             "TASKER_QUEUE": queue,
+            "TASKER_SWEEP_QUEUE": self.sweep_queue,
             "PYTHONPATH": str(ROOT),
             **env,
         }
@@ -63,7 +71,8 @@ class WorkerProcess:
             "tasker_project",
             "worker",
             "-Q",
-            self.queue,
+            # The sweep queue first, as in production (docs/operations.md).
+            f"{self.sweep_queue},{self.queue}",
             "-n",
             f"{self.name}@%h",
             "-P",

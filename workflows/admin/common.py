@@ -189,7 +189,23 @@ def render_now(response: Any) -> Any:
     return response
 
 
-class ScopedAdminMixin:
+class RedactingAdminMixin:
+    """Render the change form and the list inside :func:`rendering_for`.
+
+    Display methods then redact for the request's user; the response is
+    rendered before the block ends, so nothing is rendered unredacted later.
+    """
+
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with rendering_for(request):
+            return render_now(super().changeform_view(request, *args, **kwargs))  # type: ignore[misc]
+
+    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        with rendering_for(request):
+            return render_now(super().changelist_view(request, *args, **kwargs))  # type: ignore[misc]
+
+
+class ScopedAdminMixin(RedactingAdminMixin):
     """Scope an admin to the namespaces where the user holds a role.
 
     :attr:`namespace_path` leads from the model to its namespace. Superusers
@@ -213,14 +229,6 @@ class ScopedAdminMixin:
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return self.scope_queryset(request, super().get_queryset(request))  # type: ignore[misc]
-
-    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        with rendering_for(request):
-            return render_now(super().changeform_view(request, *args, **kwargs))  # type: ignore[misc]
-
-    def changelist_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        with rendering_for(request):
-            return render_now(super().changelist_view(request, *args, **kwargs))  # type: ignore[misc]
 
     def get_search_fields(self, request: HttpRequest) -> Any:
         """Search free-text reasons for superusers only.

@@ -1,0 +1,212 @@
+"""The sweeper survives a poisoned row, has its own queue, and never expires.
+
+One step whose handling raises must not stop the sweep for every other
+task; a backlog of steps must not starve the sweeper; a worker whose clock
+runs ahead of beat must still run sweeps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from namespaces.models import Namespace
+from namespaces.services import grant_create, team_roles_ensure
+from tasker_project.celery import app
+from tests.conftest import wait_for
+from tests.factories import start, step_of
+from workflows.actors import Actor
+from workflows.engine.executor import execute_step
+from workflows.engine.states import StepStatus, TaskStatus
+from workflows.engine.sweeper import sweep
+from workflows.models import Step, StepTemplate, StepTransition, Task
+
+
+def _claimed_with_expired_lease(task: Task, name: str = "first") -> Step:
+    """Put a step where a dead worker leaves it: claimed, lease run out."""
+    past = timezone.now() - timedelta(seconds=60)
+    Step.objects.filter(task=task, name=name).update(
+        status=StepStatus.IN_PROGRESS, attempts=1, lease_expires_at=past
+    )
+    Task.objects.filter(pk=task.pk).update(status=TaskStatus.IN_PROGRESS)
+    return step_of(task, name)
+
+
+@pytest.mark.django_db
+class TestPoisonedRows:
+    def test_an_overflowing_backoff_neither_raises_nor_stops_the_sweep(self, synced):
+        """A template row from before the loader's bounds: backoff 1e308 s."""
+        poisoned = start("testing.chain")
+        healthy = start("testing.chain")
+        step = _claimed_with_expired_lease(poisoned)
+        StepTemplate.objects.filter(pk=step.template_id).update(
+            backoff_base_seconds=1e308, backoff_max_seconds=1e308
+        )
+        # The template is shared by both tasks' "first" steps: both overflow
+        # today. Give the healthy task its own sane copy of the template.
+        template = StepTemplate.objects.get(pk=step.template_id)
+        template.pk = None
+        template.name = "first_copy"
+        template.backoff_base_seconds, template.backoff_max_seconds = 0.05, 0.2
+        StepTemplate.objects.bulk_create([template])
+        _claimed_with_expired_lease(healthy)
+        Step.objects.filter(task=healthy, name="first").update(template=template)
+
+        report = sweep()
+
+        assert report.leases_expired == 2
+        assert report.errors == 0
+        step = step_of(poisoned, "first")
+        assert step.status == StepStatus.WAITING_FOR_RETRY
+        # The delay was capped at a day, not 1e308 seconds.
+        assert step.next_attempt_at <= timezone.now() + timedelta(days=1, minutes=1)
+        assert step_of(healthy, "first").status == StepStatus.WAITING_FOR_RETRY
+
+    def test_a_row_whose_handling_raises_is_failed_for_an_operator(self, synced):
+        """Two parents whose children ended; one parent's stored request is
+        corrupt (outputs not a mapping). The other is still settled."""
+
+        crossteam = Namespace.objects.get(slug="crossteam")
+        testing = Namespace.objects.get(slug="testing")
+        for namespace in (crossteam, testing):
+            team_roles_ensure(namespace=namespace)
+        grant_create(
+            source=crossteam,
+            target=testing,
+            workflow="chain",
+            actor=Actor.system_actor("test"),
+        )
+        parents = []
+        for _ in range(2):
+            task = start("crossteam.parent", {"start": 1, "amount": 5})
+            for _ in range(3):  # prepare, review, call: the child is started
+                for ready in task.steps.filter(status=StepStatus.ENQUEUED):
+                    execute_step(ready.pk)
+            parents.append(task)
+        healthy, poisoned = parents  # the newer child is swept first
+        for task in parents:
+            child = Task.objects.get(parent_step__task=task)
+            # The child ends without the engine settling its parent (a crash).
+            Task.objects.filter(pk=child.pk).update(status=TaskStatus.COMPLETE)
+        Step.objects.filter(task=poisoned, name="call").update(
+            approval_request={"subtask": "testing.chain", "outputs": "corrupt"}
+        )
+
+        report = sweep()
+
+        assert report.errors == 1
+        assert report.subtasks_settled == 1
+        assert step_of(healthy, "call").status == StepStatus.COMPLETE
+        call = step_of(poisoned, "call")
+        assert call.status == StepStatus.FAILED
+        assert call.error["code"] == "sweep_failed"
+        assert "AttributeError" in call.error["message"]
+        poisoned.refresh_from_db()
+        assert poisoned.status == TaskStatus.FAILED
+        # The next sweep does not trip over it again.
+        assert sweep().errors == 0
+
+
+def test_the_beat_entry_routes_to_the_sweep_queue_without_an_expiry() -> None:
+    """Celery's ``expires`` is absolute, on beat's clock: a worker whose clock
+    runs ahead drops the message as expired. Sweeps carry none."""
+    entry = app.conf.beat_schedule["tasker-sweep"]
+    assert "expires" not in entry["options"]
+    assert entry["options"]["queue"] == settings.TASKER_SWEEP_QUEUE
+    assert app.conf.task_routes["workflows.sweep"]["queue"] == (
+        settings.TASKER_SWEEP_QUEUE
+    )
+    assert settings.TASKER_SWEEP_QUEUE != settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def _lost_retry() -> Task:
+    """Start a chain whose first step waits for a retry whose message is lost.
+
+    Only a sweep moves it on; the sweeper's transition row says a sweep ran.
+    """
+    task = start("testing.chain")
+    Step.objects.filter(task=task, name="first").update(
+        status=StepStatus.WAITING_FOR_RETRY,
+        attempts=1,
+        next_attempt_at=timezone.now() - timedelta(seconds=5),
+    )
+    return task
+
+
+def _swept(task: Task) -> bool:
+    return StepTransition.objects.filter(
+        step__task=task, actor_label="system:sweeper"
+    ).exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_of_steps_does_not_starve_the_sweeper(synced, worker_factory) -> None:
+    """A sweep sent behind a backlog of slow chains runs before the backlog
+    drains: it rides its own queue, which the worker reads first.
+
+    One worker process and six chains of three one-second steps queued
+    ahead. On one shared queue the sweep would run after all six; here at
+    most the chain running when it was sent and one more finish first
+    (kombu's filesystem transport cycles over the queues; Redis lists the
+    sweep queue first in every ``BRPOP`` but after a sweep).
+    """
+    worker = worker_factory(concurrency=1)
+    backlog = [start("testing.chain", {"start": 1, "sleep": 1}) for _ in range(6)]
+    lost = _lost_retry()
+    wait_for(
+        lambda: Step.objects.filter(
+            task__in=backlog, status=StepStatus.COMPLETE
+        ).exists(),
+        timeout=60,
+        what="the worker to start on the backlog",
+    )
+    finished = Task.objects.filter(pk__in=[t.pk for t in backlog], status="complete")
+    finished_when_sent = finished.count()
+    app.send_task("workflows.sweep", queue=worker.sweep_queue)
+    wait_for(lambda: _swept(lost), timeout=90, what="the sweep to enqueue the retry")
+
+    # Both times come from the database clock: the sweep's Now() and each
+    # chain's completion. With one worker process nothing else runs while
+    # the sweep does, so this counts the chains that ran before it.
+    swept_at = Step.objects.get(task=lost, name="first").enqueued_at
+    finished_before_sweep = finished.filter(completed_at__lt=swept_at).count()
+    assert finished_before_sweep <= finished_when_sent + 2
+    assert finished_before_sweep < len(backlog)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_clock_runs_ahead_of_beat_still_sweeps(
+    synced, worker_factory
+) -> None:
+    """Send a sweep exactly as beat does, from a host whose clock is two
+    minutes behind the worker's: the worker runs it.
+
+    Celery turns a relative ``expires`` into an absolute time on the
+    sender's clock; that is computed here as beat's host would compute it.
+    With ``"expires": 30`` in the beat entry the worker drops the message
+    as expired, and no sweep ever runs.
+    """
+    worker = worker_factory()
+    entry = app.conf.beat_schedule["tasker-sweep"]
+    options = dict(entry.get("options", {}))
+    beat_clock = timezone.now() - timedelta(minutes=2)
+    if "expires" in options and not isinstance(options["expires"], datetime):
+        options["expires"] = beat_clock + timedelta(seconds=options["expires"])
+    # The entry's queue is this process's TASKER_SWEEP_QUEUE; the worker's
+    # private one stands for it (the test above checks the entry's queue).
+    options["queue"] = worker.sweep_queue
+    lost = _lost_retry()
+
+    app.send_task(entry["task"], args=entry.get("args", ()), **options)
+
+    wait_for(lambda: _swept(lost), timeout=60, what="the worker to run the sweep")
+    wait_for(
+        lambda: Task.objects.get(pk=lost.pk).status == TaskStatus.COMPLETE,
+        timeout=60,
+        what="the swept retry to run",
+    )
