@@ -41,8 +41,16 @@ def run_step(self: Task, step_id: str) -> str:
 
 @shared_task(name="workflows.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Recover due retries, lost messages and steps of dead workers."""
+    """Recover due retries, lost messages and steps of dead workers.
+
+    Routed to its own queue (``TASKER_SWEEP_QUEUE``) and sent with no
+    expiry: a sweep is idempotent and cheap when there is nothing to do, so
+    sweeps that piled up while no worker ran are harmless, and dropping one
+    by a timestamp from another host's clock would stop recovery.
+    """
     report = sweep_once().as_dict()
-    if any(report.values()):
+    if report["errors"]:
+        logger.warning("sweep: %s (rows that raised are logged above)", report)
+    elif any(report.values()):
         logger.info("sweep: %s", report)
     return report

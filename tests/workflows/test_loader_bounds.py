@@ -26,7 +26,7 @@ from tests.workflows.test_definitions import problems_of, row_counts, spec_dict,
         ("backoff", "backoff: {base_seconds: .inf}", "'backoff.base_seconds'"),
         ("backoff", "backoff: {base_seconds: .nan}", "'backoff.base_seconds'"),
         ("backoff", "backoff: {base_seconds: 0}", "'backoff.base_seconds'"),
-        ("backoff", "backoff: {base_seconds: 1e308}", "'backoff.base_seconds'"),
+        ("backoff", "backoff: {base_seconds: 1.0e+308}", "'backoff.base_seconds'"),
         (
             "backoff",
             "backoff: {base_seconds: 1, max_seconds: .inf}",
@@ -37,11 +37,14 @@ from tests.workflows.test_definitions import problems_of, row_counts, spec_dict,
             "backoff: {base_seconds: 1, max_seconds: 90000}",
             "'backoff.max_seconds'",
         ),
+        ("retry_limit", "retry_limit: 0", "'retry_limit'"),
+        ("retry_limit", "retry_limit: 101", "'retry_limit'"),
     ],
 )
 def test_a_duration_out_of_bounds_is_refused_naming_the_step_and_field(
     tmp_path, field, text, named
 ):
+    """Each out-of-bounds value is one problem naming file, step and field."""
     # Written as YAML text: .inf and .nan have no other spelling.
     lines = [
         "namespace: defs",
@@ -61,13 +64,16 @@ def test_a_duration_out_of_bounds_is_refused_naming_the_step_and_field(
 
 
 def test_a_day_is_still_allowed(tmp_path):
+    """The bounds are inclusive: a day of timeout and backoff, 100 attempts."""
     from workflows.definitions.loader import load_paths
 
     raw = copy.deepcopy(spec_dict())
     raw["steps"][0]["timeout_seconds"] = 86400
+    raw["steps"][0]["retry_limit"] = 100
     raw["steps"][0]["backoff"] = {"base_seconds": 0.05, "max_seconds": 86400}
     (spec,) = load_paths([write(tmp_path, "flow.yaml", raw)])
     assert spec.steps[0].timeout_seconds == 86400
+    assert spec.steps[0].retry_limit == 100
 
 
 @pytest.fixture
@@ -95,6 +101,7 @@ def refusing_database(db):
 
 
 def test_a_database_refusal_is_reported_as_such(tmp_path, refusing_database):
+    """A refusal names the workflow and the database's words, not a race."""
     before = row_counts()
     path = write(tmp_path, "flow.yaml", spec_dict())
     with pytest.raises(CommandError) as refused:
@@ -103,5 +110,6 @@ def test_a_database_refusal_is_reported_as_such(tmp_path, refusing_database):
     assert refused.value.returncode == 2
     assert "database refused" in message
     assert "frozen by policy" in message
+    assert "defs.flow@1.0.0" in message
     assert "another sync" not in message
     assert row_counts() == before

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.db.models import QuerySet
+from django.test import override_settings
 from django.utils import timezone
 
 from namespaces.models import Namespace
@@ -126,8 +128,13 @@ def _lost_retry() -> Task:
     """Start a chain whose first step waits for a retry whose message is lost.
 
     Only a sweep moves it on; the sweeper's transition row says a sweep ran.
+    Its first message goes to a queue nobody reads (a message for a due
+    retry would be claimed by the worker), and the step is made to wait.
     """
-    task = start("testing.chain")
+    with override_settings(
+        CELERY_TASK_DEFAULT_QUEUE=f"{settings.CELERY_TASK_DEFAULT_QUEUE}-lost"
+    ):
+        task = start("testing.chain")
     Step.objects.filter(task=task, name="first").update(
         status=StepStatus.WAITING_FOR_RETRY,
         attempts=1,
@@ -142,39 +149,43 @@ def _swept(task: Task) -> bool:
     ).exists()
 
 
+def _transitions_to_complete(tasks: list[Task]) -> QuerySet[StepTransition]:
+    """Return the transitions that completed ``tasks``' last steps."""
+    return StepTransition.objects.filter(
+        step__task__in=tasks, step__name="third", to_status=StepStatus.COMPLETE
+    )
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_backlog_of_steps_does_not_starve_the_sweeper(synced, worker_factory) -> None:
-    """A sweep sent behind a backlog of slow chains runs before the backlog
-    drains: it rides its own queue, which the worker reads first.
+    """A sweep beat sends behind a backlog of slow chains runs before the
+    backlog drains: it rides its own queue, which the worker reads first.
 
-    One worker process and six chains of three one-second steps queued
-    ahead. On one shared queue the sweep would run after all six; here at
-    most the chain running when it was sent and one more finish first
-    (kombu's filesystem transport cycles over the queues; Redis lists the
-    sweep queue first in every ``BRPOP`` but after a sweep).
+    Six chains of three one-second steps are queued before one worker
+    process starts, with beat sweeping every second. On the step queue the
+    first sweep would run after all six; on its own queue it waits for the
+    chain the worker took before beat's first tick and at most one fetched
+    ahead of it (kombu's filesystem transport cycles over the queues; Redis
+    puts the sweep queue first in each ``BRPOP`` but the one after a
+    sweep), so at most three finish first, with a chain's margin.
+    Order is read from the transition table's sequence, not from clocks.
     """
-    worker = worker_factory(concurrency=1)
     backlog = [start("testing.chain", {"start": 1, "sleep": 1}) for _ in range(6)]
     lost = _lost_retry()
-    wait_for(
-        lambda: Step.objects.filter(
-            task__in=backlog, status=StepStatus.COMPLETE
-        ).exists(),
-        timeout=60,
-        what="the worker to start on the backlog",
-    )
-    finished = Task.objects.filter(pk__in=[t.pk for t in backlog], status="complete")
-    finished_when_sent = finished.count()
-    app.send_task("workflows.sweep", queue=worker.sweep_queue)
-    wait_for(lambda: _swept(lost), timeout=90, what="the sweep to enqueue the retry")
+    worker_factory(beat=True, concurrency=1, TASKER_SWEEP_INTERVAL="1")
 
-    # Both times come from the database clock: the sweep's Now() and each
-    # chain's completion. With one worker process nothing else runs while
-    # the sweep does, so this counts the chains that ran before it.
-    swept_at = Step.objects.get(task=lost, name="first").enqueued_at
-    finished_before_sweep = finished.filter(completed_at__lt=swept_at).count()
-    assert finished_before_sweep <= finished_when_sent + 2
+    wait_for(lambda: _swept(lost), timeout=120, what="a sweep to enqueue the retry")
+
+    first_sweep = (
+        StepTransition.objects.filter(step__task=lost, actor_label="system:sweeper")
+        .order_by("id")
+        .first()
+    )
+    finished_before_sweep = (
+        _transitions_to_complete(backlog).filter(id__lt=first_sweep.id).count()
+    )
+    assert finished_before_sweep <= 3
     assert finished_before_sweep < len(backlog)
 
 
@@ -191,6 +202,7 @@ def test_a_worker_whose_clock_runs_ahead_of_beat_still_sweeps(
     With ``"expires": 30`` in the beat entry the worker drops the message
     as expired, and no sweep ever runs.
     """
+    lost = _lost_retry()
     worker = worker_factory()
     entry = app.conf.beat_schedule["tasker-sweep"]
     options = dict(entry.get("options", {}))
@@ -200,7 +212,6 @@ def test_a_worker_whose_clock_runs_ahead_of_beat_still_sweeps(
     # The entry's queue is this process's TASKER_SWEEP_QUEUE; the worker's
     # private one stands for it (the test above checks the entry's queue).
     options["queue"] = worker.sweep_queue
-    lost = _lost_retry()
 
     app.send_task(entry["task"], args=entry.get("args", ()), **options)
 

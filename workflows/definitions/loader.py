@@ -57,8 +57,11 @@ DEFAULT_APPROVAL_HANDLER = "workflows.builtin_handlers.RequireApproval"
 BACKOFF_KEYS = {"base_seconds", "max_seconds", "jitter"}
 # Flags that may change on a published version: they steer new starts only.
 LIFECYCLE_KEYS = {"default", "deprecated"}
-# The largest value of the integer columns (a version's numbers, retry_limit).
+# The largest value of the integer columns (a version's numbers).
 MAX_STORED_INTEGER = 2**31 - 1
+# Total attempts of a step. Each manual retry grants this many more, so a
+# bound far below the column's keeps ``max_attempts`` from overflowing it.
+MAX_RETRY_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -391,11 +394,11 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
     if (
         not isinstance(retry_limit, int)
         or isinstance(retry_limit, bool)
-        or not 1 <= retry_limit <= MAX_STORED_INTEGER
+        or not 1 <= retry_limit <= MAX_RETRY_LIMIT
     ):
         problems.add(
-            "'retry_limit' must be an integer from 1 to "
-            f"{MAX_STORED_INTEGER} (total attempts)",
+            f"'retry_limit' must be an integer from 1 to {MAX_RETRY_LIMIT} "
+            "(total attempts)",
             name,
         )
     timeout = raw.get("timeout_seconds", 300)

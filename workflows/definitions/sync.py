@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 
 from audit.services import audit_record
 from namespaces.models import Namespace
@@ -26,7 +26,6 @@ class SyncReport:
     defaults: dict[str, str] = field(default_factory=dict)
 
 
-@transaction.atomic
 def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
     """Create new versions, apply lifecycle flags and pick each default.
 
@@ -34,8 +33,21 @@ def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
     is refused (publish a new version instead); every such problem is
     reported and nothing is written. The default of each workflow is the
     version whose file says ``default: true``, else the highest version
-    that is not deprecated.
+    that is not deprecated. A database refusal (an ``IntegrityError`` or
+    ``DataError``) propagates with a note naming the workflow being written.
     """
+    writing: list[str] = []
+    try:
+        return _sync(specs=specs, actor=actor, writing=writing)
+    except (IntegrityError, DataError) as exc:
+        if writing:
+            exc.add_note(f"while writing {writing[-1]}")
+        raise
+
+
+@transaction.atomic
+def _sync(*, specs: list[WorkflowSpec], actor: Actor, writing: list[str]) -> SyncReport:
+    """Do :func:`definitions_sync`'s writes; append what it writes to ``writing``."""
     report = SyncReport()
     existing = _existing()
     problems = _conflicts(specs, existing)
@@ -46,6 +58,7 @@ def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
     namespaces = {ns.slug: ns for ns in Namespace.objects.all()}
     touched: set[tuple[str, str]] = set()
     for spec in specs:
+        writing.append(f"workflow {spec.label} ({spec.source})")
         namespace = namespaces.get(spec.namespace)
         if namespace is None:
             namespace = Namespace.objects.create(
@@ -96,6 +109,7 @@ def definitions_sync(*, specs: list[WorkflowSpec], actor: Actor) -> SyncReport:
             definition.default_pinned = bool(spec.default)
 
     for ns, name in sorted(touched):
+        writing.append(f"the default of workflow {ns}.{name}")
         report.defaults[f"{ns}.{name}"] = _pick_default(
             namespaces[ns], name, explicit_defaults.get((ns, name)), actor
         )

@@ -69,15 +69,9 @@ class Command(BaseCommand):
                     "nothing synced, run sync_workflows again",
                     returncode=1,
                 ) from exc
-            raise CommandError(
-                f"the database refused the definitions, nothing synced: {exc}",
-                returncode=2,
-            ) from exc
+            raise CommandError(_refused(exc), returncode=2) from exc
         except DataError as exc:
-            raise CommandError(
-                f"the database refused the definitions, nothing synced: {exc}",
-                returncode=2,
-            ) from exc
+            raise CommandError(_refused(exc), returncode=2) from exc
         except DatabaseError as exc:
             raise CommandError(
                 f"cannot sync: database error: {exc} (has `manage.py migrate` run?)",
@@ -105,6 +99,13 @@ class Command(BaseCommand):
                 f"warning: not compared with the database ({exc}); "
                 "files validated on their own"
             )
+
+
+def _refused(exc: DatabaseError) -> str:
+    """Say that the database refused the definitions, where, and its words."""
+    where = "; ".join(getattr(exc, "__notes__", [])) or "while writing"
+    detail = str(exc).strip() or type(exc).__name__
+    return f"database refused the definitions {where}, nothing synced: {detail}"
 
 
 def _synced_keys(specs: list) -> set[tuple[str, str, str]]:
