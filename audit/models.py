@@ -9,7 +9,7 @@ transaction as the change they describe. Rows are append-only.
 from django.conf import settings
 from django.db import models
 
-from tasker_project.ids import uuid7
+from tasker_project.core.ids import uuid7
 
 
 class AppendOnlyError(Exception):

@@ -3,7 +3,7 @@
 from typing import Any
 
 from audit.models import AuditEvent
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
 
 
 def audit_record(

@@ -232,7 +232,7 @@ def engine_throughput(
     """
     from django.db.models import Max
 
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
     from workflows.models import Task
     from workflows.services import task_start_many
 
@@ -278,7 +278,7 @@ def engine_throughput(
 
 
 def engine_latency(runs: int) -> dict[str, float]:
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
     from workflows.models import Task
 
     actor = Actor.system_actor("bench")
@@ -306,7 +306,7 @@ def step_cost(count: int) -> dict[str, Any]:
     import redis
     from django.test import override_settings
 
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
     from workflows.engine.executor import execute_step
     from workflows.models import Step
     from workflows.services import task_start_many
@@ -341,7 +341,7 @@ def readiness_cost() -> dict[str, Any]:
     Runs in this process (no worker): every step of one task is executed
     with the executor, timing the settle path, which includes readiness.
     """
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
     from workflows.engine.executor import claim_step, complete_attempt
     from workflows.models import Step
 
@@ -381,7 +381,7 @@ def queries_per_step() -> dict[str, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
     from workflows.engine.executor import execute_step
     from workflows.models import Step
 
@@ -412,7 +412,7 @@ def profile_hot_path(tasks: int = 20) -> dict[str, Any]:
     import cProfile
     import pstats
 
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
     from workflows.engine.executor import execute_step
     from workflows.models import Step
 
@@ -540,7 +540,7 @@ def api_latency(clients: int, per_client: int) -> dict[str, Any]:
 
     from namespaces.models import Namespace
     from namespaces.services import membership_grant, team_roles_ensure
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
 
     user, _ = get_user_model().objects.get_or_create(username="bench-api")
     namespace = Namespace.objects.get(slug="bench")
@@ -687,7 +687,7 @@ def list_query_counts() -> dict[str, int]:
 
     from namespaces.models import Namespace
     from namespaces.services import membership_grant, team_roles_ensure
-    from workflows.actors import Actor
+    from tasker_project.core.actors import Actor
 
     actor = Actor.system_actor("bench")
     counts = {}

@@ -34,9 +34,9 @@ from namespaces.services import (
     membership_revoke,
     namespace_create,
 )
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import TaskerError
 from workflows.admin.common import may, namespace_ids
-from workflows.errors import TaskerError
 
 
 class MemberForm(forms.Form):

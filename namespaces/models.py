@@ -13,8 +13,8 @@ from django.db import models
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from namespaces.roles import Role, permission_codename
-from tasker_project.ids import uuid7
-from tasker_project.timestamps import TimeStampedModel
+from tasker_project.core.ids import uuid7
+from tasker_project.core.timestamps import TimeStampedModel
 
 SLUG_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 slug_validator = RegexValidator(

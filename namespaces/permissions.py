@@ -34,8 +34,8 @@ from namespaces.roles import (
     permission_codename,
     roles_allowing,
 )
-from workflows.actors import Actor
-from workflows.errors import NotFound, PermissionDenied
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import NotFound, PermissionDenied
 
 _CODENAME_ROLES = {permission_codename(role): role for role in Role.values}
 

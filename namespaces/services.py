@@ -10,8 +10,8 @@ from audit.services import audit_record
 from namespaces.models import Namespace, NamespaceGrant, TeamRole
 from namespaces.permissions import authorize
 from namespaces.roles import Action, Role, permission_codename
-from workflows.actors import Actor
-from workflows.errors import PermissionDenied, TaskerError
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import PermissionDenied, TaskerError
 
 
 def team_roles_ensure(*, namespace: Namespace) -> dict[str, Group]:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from tasker_project.core.actors import Actor
 from tests.worker import WorkerProcess
-from workflows.actors import Actor
 from workflows.definitions.loader import load_paths
 from workflows.definitions.sync import definitions_sync
 

@@ -7,7 +7,7 @@ from typing import Any
 import factory
 from django.contrib.auth import get_user_model
 
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
 from workflows.models import Step, Task
 from workflows.services import task_start
 

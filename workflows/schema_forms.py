@@ -17,7 +17,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from workflows.json_values import json_value_errors
+from tasker_project.core.json_values import json_value_errors
 
 RAW_CONTEXT_FIELD = "context"
 JSON_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -38,7 +38,7 @@ def parse_json_text(text: str) -> Any:
     """Return ``text`` parsed as JSON that can be stored; raise ValidationError.
 
     The admin's JSON textareas all read through here, so they refuse what
-    the API refuses (:mod:`workflows.json_values`), each problem by its path
+    the API refuses (:mod:`tasker_project.core.json_values`), each problem by its path
     inside the field.
     """
     try:

@@ -18,8 +18,8 @@ from audit.models import AuditEvent
 from namespaces.models import Namespace
 from namespaces.permissions import namespace_ids_for, namespaces_for
 from namespaces.roles import Action
+from tasker_project.core.errors import NotFound
 from workflows.engine.states import StepStatus
-from workflows.errors import NotFound
 from workflows.models import (
     Step,
     StepEdge,

@@ -3,7 +3,7 @@
 from django.db import models
 
 from examples.models.ids import user_id
-from tasker_project.timestamps import TimeStampedModel
+from tasker_project.core.timestamps import TimeStampedModel
 
 
 class Plan(models.TextChoices):

@@ -8,7 +8,7 @@ missing is a data-quality finding, not an integrity error.
 from django.db import models
 
 from examples.models.ids import snapshot_id
-from tasker_project.timestamps import TimeStampedModel
+from tasker_project.core.timestamps import TimeStampedModel
 
 
 class WarehouseUser(TimeStampedModel):

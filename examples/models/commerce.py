@@ -3,7 +3,7 @@
 from django.db import models
 
 from examples.models.ids import charge_id, order_number
-from tasker_project.timestamps import TimeStampedModel
+from tasker_project.core.timestamps import TimeStampedModel
 
 
 class InventoryItem(TimeStampedModel):

@@ -1,6 +1,6 @@
 """Public ids of the simulated systems: a prefix and a time-ordered UUID."""
 
-from tasker_project.ids import uuid7
+from tasker_project.core.ids import uuid7
 
 
 def _public_id(prefix: str) -> str:

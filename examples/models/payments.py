@@ -2,8 +2,8 @@
 
 from django.db import models
 
-from tasker_project.ids import uuid7
-from tasker_project.timestamps import TimeStampedModel
+from tasker_project.core.ids import uuid7
+from tasker_project.core.timestamps import TimeStampedModel
 
 
 def payment_id() -> str:

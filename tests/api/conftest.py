@@ -12,8 +12,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from namespaces.models import Namespace
 from namespaces.services import membership_grant
+from tasker_project.core.actors import Actor
 from tests.factories import UserFactory
-from workflows.actors import Actor
 
 SYSTEM = Actor.system_actor("test")
 PASSWORD = "correct-horse-battery"  # noqa: S105 - a test user's password

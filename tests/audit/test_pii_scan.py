@@ -30,9 +30,9 @@ from examples.common.mailer import UNDELIVERABLE_DOMAIN
 from examples.models import Customer, Payment, SupportTicket
 from namespaces.models import Namespace
 from namespaces.services import membership_grant
+from tasker_project.core.actors import Actor
 from tests.conftest import wait_for
 from tests.factories import start, step_of
-from workflows.actors import Actor
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Step, StepTransition, Task, TaskTransition
 from workflows.services import step_approve, step_resolve

@@ -8,8 +8,8 @@ from django.urls import reverse
 from examples.models import Customer, SentEmail
 from namespaces.models import Namespace
 from namespaces.services import membership_grant, team_roles_ensure
+from tasker_project.core.actors import Actor
 from tests.factories import UserFactory
-from workflows.actors import Actor
 
 pytestmark = pytest.mark.django_db
 

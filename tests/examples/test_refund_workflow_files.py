@@ -6,6 +6,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from examples.common.faults import FAULTS
+from tasker_project.core.actors import Actor
 from tests.examples.refund_helpers import (
     CUSTOMER_SUCCESS,
     PAYMENTS,
@@ -14,7 +15,6 @@ from tests.examples.refund_helpers import (
     WORKFLOWS_DIR,
     definition,
 )
-from workflows.actors import Actor
 from workflows.definitions.loader import load_paths
 from workflows.definitions.sync import definitions_sync
 from workflows.models import WorkflowDefinition

@@ -13,11 +13,11 @@ from django.core.management import call_command
 
 from examples.models import GatewayRefund, Payment, SupportTicket
 from namespaces.models import NamespaceGrant
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import PermissionDenied
 from tests.conftest import wait_for
 from tests.factories import start, step_of
-from workflows.actors import Actor
 from workflows.engine.states import StepStatus, TaskStatus
-from workflows.errors import PermissionDenied
 from workflows.models import Task
 from workflows.services import step_approve, step_reject, step_resolve, step_retry
 

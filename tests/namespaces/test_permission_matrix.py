@@ -19,12 +19,12 @@ from namespaces.services import (
     membership_revoke,
     team_roles_ensure,
 )
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import NotFound, PermissionDenied
 from tests.factories import UserFactory, start, step_of
 from tests.workflows.test_engine import run_ready
 from workflows import selectors
-from workflows.actors import Actor
 from workflows.engine.states import StepStatus, TaskStatus
-from workflows.errors import NotFound, PermissionDenied
 from workflows.models import Task
 from workflows.services import (
     step_approve,

@@ -8,8 +8,8 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from namespaces.models import Namespace
 from namespaces.services import membership_grant, team_roles_ensure
+from tasker_project.core.actors import Actor
 from tests.factories import UserFactory, start
-from workflows.actors import Actor
 from workflows.engine.states import StepStatus
 from workflows.models import Step, StepTransition
 from workflows.services import step_resolve

@@ -10,11 +10,11 @@ import pytest
 
 from namespaces.models import Namespace
 from namespaces.services import grant_create, membership_grant, team_roles_ensure
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import PermissionDenied, TaskerError
 from tests.factories import UserFactory, start, step_of
 from tests.workflows.test_engine import run_ready
-from workflows.actors import Actor
 from workflows.engine.states import StepStatus, TaskStatus
-from workflows.errors import PermissionDenied, TaskerError
 from workflows.models import Task
 from workflows.services import step_approve, step_reject, step_retry, task_cancel
 
@@ -246,7 +246,7 @@ class TestReviewRegressions:
 
     def test_an_approval_step_cannot_be_resolved_manually(self, granted, people):
         """Resolving would let the initiator stand in for the approver."""
-        from workflows.errors import IllegalTransition
+        from tasker_project.core.errors import IllegalTransition
         from workflows.services import step_resolve
 
         _alice, carol = people

@@ -15,8 +15,8 @@ from django.core.management.base import CommandError
 from django.db.models import ProtectedError
 
 from audit.models import AuditEvent
+from tasker_project.core.actors import Actor
 from tests.factories import start
-from workflows.actors import Actor
 from workflows.definitions.loader import (
     DefinitionError,
     find_cycle,

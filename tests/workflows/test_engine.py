@@ -16,20 +16,20 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tests.factories import start, step_of
-from workflows.actors import Actor
-from workflows.engine.backoff import retry_delay
-from workflows.engine.executor import claim_step, complete_attempt, execute_step
-from workflows.engine.states import StepStatus, TaskStatus
-from workflows.engine.sweeper import sweep
-from workflows.engine.transitions import step_transition
-from workflows.errors import (
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import (
     ContextValidationError,
     DefinitionNotFound,
     IdempotencyConflict,
     IllegalTransition,
     NotFound,
 )
+from tests.factories import start, step_of
+from workflows.engine.backoff import retry_delay
+from workflows.engine.executor import claim_step, complete_attempt, execute_step
+from workflows.engine.states import StepStatus, TaskStatus
+from workflows.engine.sweeper import sweep
+from workflows.engine.transitions import step_transition
 from workflows.models import Step, StepTransition, Task
 from workflows.services import step_resolve, step_retry, task_cancel
 

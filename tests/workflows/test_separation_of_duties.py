@@ -24,11 +24,11 @@ from audit.models import AuditEvent
 from namespaces.models import Namespace
 from namespaces.permissions import user_roles
 from namespaces.services import grant_create, membership_grant, team_roles_ensure
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import PermissionDenied
 from tests.factories import UserFactory, start, step_of
 from tests.workflows.test_engine import run_ready
-from workflows.actors import Actor
 from workflows.engine.states import StepStatus, TaskStatus
-from workflows.errors import PermissionDenied
 from workflows.models import Step, StepTransition, Task
 from workflows.services import step_approve, step_reject, step_resolve, step_retry
 

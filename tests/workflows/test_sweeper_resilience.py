@@ -18,9 +18,9 @@ from django.utils import timezone
 from namespaces.models import Namespace
 from namespaces.services import grant_create, team_roles_ensure
 from tasker_project.celery import app
+from tasker_project.core.actors import Actor
 from tests.conftest import wait_for
 from tests.factories import start, step_of
-from workflows.actors import Actor
 from workflows.engine.executor import execute_step
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.engine.sweeper import sweep

@@ -7,11 +7,11 @@ import pytest
 from audit.models import AuditEvent
 from namespaces.models import Namespace
 from namespaces.services import membership_grant, team_roles_ensure
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import ContextValidationError, NotFound, TaskerError
 from tests.factories import UserFactory, step_of
-from workflows.actors import Actor
 from workflows.engine.executor import execute_step
 from workflows.engine.states import StepStatus, TaskStatus
-from workflows.errors import ContextValidationError, NotFound, TaskerError
 from workflows.models import Step, StepEdge, StepTransition, Task, TaskTransition
 from workflows.services import task_start_many
 from workflows.services.tasks import MAX_BATCH

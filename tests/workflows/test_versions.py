@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import DefinitionDeprecated
 from tests.factories import start, step_of
 from tests.workflows.test_engine import run_ready
-from workflows.actors import Actor
 from workflows.definitions.loader import load_paths
 from workflows.definitions.sync import definitions_sync
 from workflows.engine.executor import execute_step
 from workflows.engine.states import TaskStatus
-from workflows.errors import DefinitionDeprecated
 from workflows.models import WorkflowDefinition
 
 SYSTEM = Actor.system_actor("test")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tasker_project.core.actors import Actor
 from tests.conftest import wait_for
 from tests.factories import start, step_of
-from workflows.actors import Actor
 from workflows.engine import dispatch
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.services import step_resolve, task_cancel

@@ -18,7 +18,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from namespaces.roles import Action
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import TaskerError
 from workflows.admin.common import (
     admin_link,
     admin_redactor,
@@ -31,7 +32,6 @@ from workflows.admin.common import (
 )
 from workflows.admin.forms import DecisionForm, add_tasker_error
 from workflows.engine.states import StepStatus
-from workflows.errors import TaskerError
 from workflows.models import Step
 from workflows.selectors import approvals_for
 from workflows.services import step_approve, step_reject

@@ -19,8 +19,8 @@ from audit.pii import Redactor, task_redactor
 from namespaces.models import Namespace
 from namespaces.permissions import namespaces_for
 from namespaces.roles import Action
+from tasker_project.core.errors import TaskerError
 from workflows.engine.states import StepStatus, TaskStatus
-from workflows.errors import TaskerError
 
 # Background colours of the status badges, one per status of tasks and steps.
 STATUS_COLOURS: dict[str, str] = {

@@ -15,7 +15,8 @@ from django.utils.safestring import SafeString
 
 from namespaces.permissions import authorize
 from namespaces.roles import Action
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import TaskerError
 from workflows.admin.common import (
     NamespaceFilter,
     ReadOnlyAdminMixin,
@@ -27,7 +28,6 @@ from workflows.admin.common import (
     pretty_json,
 )
 from workflows.admin.forms import StartOptionsForm, add_start_error
-from workflows.errors import TaskerError
 from workflows.models import StepTemplate, WorkflowDefinition
 from workflows.schema_forms import SchemaForm, build_schema_form
 from workflows.services import task_start

@@ -13,7 +13,7 @@ from typing import Any
 
 from django import forms
 
-from workflows.errors import TaskerError
+from tasker_project.core.errors import TaskerError
 from workflows.schema_forms import SchemaForm, parse_json_text
 
 JSON_WIDGET_ATTRS = {"rows": 16, "cols": 80, "class": "vLargeTextField tasker-json"}

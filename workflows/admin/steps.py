@@ -15,7 +15,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from namespaces.roles import Action
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import NotFound, PermissionDenied, TaskerError
 from workflows.admin.approvals import MyApprovalsFilter, StepApprovalMixin
 from workflows.admin.common import (
     NamespaceFilter,
@@ -34,7 +35,6 @@ from workflows.admin.common import (
 from workflows.admin.forms import ResolveStepForm, add_tasker_error
 from workflows.admin.tasks import RUNNING, MyApprovalsLinkMixin, child_tasks
 from workflows.engine.states import STEP_TERMINAL, StepStatus
-from workflows.errors import NotFound, PermissionDenied, TaskerError
 from workflows.models import Step, StepKind, StepTransition
 from workflows.services import step_resolve, step_retry
 

@@ -14,7 +14,8 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from namespaces.roles import Action
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import TaskerError
 from workflows.admin.common import (
     NamespaceFilter,
     ReadOnlyAdminMixin,
@@ -31,7 +32,6 @@ from workflows.admin.common import (
     visible_link,
 )
 from workflows.engine.states import STEP_SATISFIED, StepStatus, TaskStatus
-from workflows.errors import TaskerError
 from workflows.models import Step, Task, TaskTransition
 from workflows.selectors import approvals_for
 from workflows.services import task_cancel

@@ -12,7 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from workflows.errors import TaskerError
+from tasker_project.core.errors import TaskerError
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
 from audit.pii import Redactor, context_redactor, task_redactor
+from tasker_project.core.json_values import json_value_errors
 from workflows.engine.states import StepStatus, TaskStatus
-from workflows.json_values import json_value_errors
 from workflows.models import Step, Task, WorkflowDefinition
 
 MAX_TAGS = 20
@@ -21,7 +21,7 @@ MAX_TAGS = 20
 def storable_json(value: Any) -> None:
     """Refuse JSON that cannot be stored or rendered back, by path.
 
-    The one check every entry point shares (:mod:`workflows.json_values`):
+    The one check every entry point shares (:mod:`tasker_project.core.json_values`):
     Python's parser turns ``1e999`` into infinity, which no JSON column
     stores; PostgreSQL's jsonb refuses ``\\u0000`` and lone surrogates; and
     very deep nesting exhausts the recursion of every later reader.

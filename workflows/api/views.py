@@ -18,11 +18,11 @@ from rest_framework_simplejwt.views import (
 
 from namespaces.permissions import namespace_ids_for, roles_snapshot, user_roles
 from namespaces.roles import Action
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import NotFound, TaskerError
 from tasker_project.throttling import ScopedRateThrottle
 from workflows import selectors, services
-from workflows.actors import Actor
 from workflows.api import serializers as s
-from workflows.errors import NotFound, TaskerError
 from workflows.models import Step
 
 ERRORS = {

@@ -26,7 +26,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from namespaces.models import SLUG_PATTERN
-from workflows.json_values import json_value_errors, path_segment
+from tasker_project.core.json_values import json_value_errors, path_segment
 from workflows.models.definitions import NAME_PATTERN, StepKind, parse_semver
 
 WORKFLOW_KEYS = {

@@ -10,7 +10,7 @@ from django.db import DataError, IntegrityError, transaction
 from audit.services import audit_record
 from namespaces.models import Namespace
 from namespaces.services import team_roles_ensure
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
 from workflows.definitions.loader import DefinitionError, WorkflowSpec
 from workflows.models import StepTemplate, WorkflowDefinition
 from workflows.models.definitions import parse_semver

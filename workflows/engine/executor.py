@@ -27,7 +27,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
 from django.db.models.functions import Now
 from django.utils.module_loading import import_string
 
-from workflows.actors import WORKER, Actor
+from tasker_project.core.actors import WORKER, Actor
 from workflows.engine import claim_sql, dispatch, limits, settle_sql
 from workflows.engine.backoff import retry_delay
 from workflows.engine.claim_sql import Claim, load_step

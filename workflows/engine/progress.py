@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models.functions import Now
 
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
 from workflows.engine import dispatch
 from workflows.engine.readiness import ready_children, task_step_counts
 from workflows.engine.states import StepStatus, TaskStatus

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.functions import Now
 
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.engine.transitions import step_transition
@@ -32,7 +32,7 @@ def begin_subtask(*, step: Step, attempt: int, request: StartSubtask) -> str:
     """Start (or find) the child task and park the step until it ends."""
     from namespaces.models import Namespace
     from namespaces.services import grant_exists
-    from workflows.errors import TaskerError
+    from tasker_project.core.errors import TaskerError
     from workflows.services.tasks import task_start
 
     parent = step.task

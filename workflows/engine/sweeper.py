@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 
-from workflows.actors import SWEEPER
+from tasker_project.core.actors import SWEEPER
 from workflows.engine import dispatch
 from workflows.engine.executor import fail_attempt
 from workflows.engine.progress import finalize_task, lock_task

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import ConcurrentChange, IllegalTransition
 from workflows.engine.states import step_can_move, task_can_move
-from workflows.errors import ConcurrentChange, IllegalTransition
 from workflows.models import Step, StepTransition, Task, TaskTransition
 
 

@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from packaging.version import InvalidVersion, Version
 
-from tasker_project.ids import uuid7
-from tasker_project.timestamps import TimeStampedModel
+from tasker_project.core.ids import uuid7
+from tasker_project.core.timestamps import TimeStampedModel
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,99}$"
 SEMVER_PATTERN = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$"

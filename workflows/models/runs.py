@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from tasker_project.ids import uuid7
+from tasker_project.core.ids import uuid7
 from workflows.engine.states import StepStatus, TaskStatus
 
 

@@ -16,16 +16,16 @@ from audit.services import audit_record
 from namespaces.models import Namespace
 from namespaces.permissions import authorize
 from namespaces.roles import Action
-from workflows.actors import Actor
-from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
-from workflows.engine.states import StepStatus
-from workflows.engine.transitions import step_transition
-from workflows.errors import (
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import (
     ConcurrentChange,
     IllegalTransition,
     PermissionDenied,
     TaskerError,
 )
+from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
+from workflows.engine.states import StepStatus
+from workflows.engine.transitions import step_transition
 from workflows.models import Step, Task
 
 

@@ -23,9 +23,9 @@ from collections import defaultdict
 from typing import Any
 
 from audit.services import audit_record
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import PermissionDenied
 from workflows.engine.states import StepStatus
-from workflows.errors import PermissionDenied
 from workflows.models import Step, StepEdge, StepKind, Task
 
 

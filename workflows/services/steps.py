@@ -11,13 +11,13 @@ from audit.services import audit_record
 from namespaces.models import Namespace
 from namespaces.permissions import authorize
 from namespaces.roles import Action
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import ConcurrentChange, IllegalTransition, TaskerError
+from tasker_project.core.json_values import ensure_storable
 from workflows.engine import dispatch
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus, TaskStatus, step_can_move
 from workflows.engine.transitions import step_transition, task_transition
-from workflows.errors import ConcurrentChange, IllegalTransition, TaskerError
-from workflows.json_values import ensure_storable
 from workflows.models import Step, StepKind
 from workflows.services.duties import require_approvals_decided
 

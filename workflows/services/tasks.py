@@ -22,17 +22,8 @@ from audit.services import audit_record, audit_record_many
 from namespaces.models import Namespace
 from namespaces.permissions import authorize
 from namespaces.roles import Action
-from workflows.actors import Actor
-from workflows.engine import dispatch
-from workflows.engine.progress import lock_task
-from workflows.engine.states import (
-    STEP_NON_TERMINAL,
-    StepStatus,
-    TaskStatus,
-)
-from workflows.engine.subtasks import settle_parent_step
-from workflows.engine.transitions import step_transition, task_transition
-from workflows.errors import (
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import (
     ConcurrentChange,
     ContextValidationError,
     DefinitionDeprecated,
@@ -42,7 +33,16 @@ from workflows.errors import (
     NotFound,
     TaskerError,
 )
-from workflows.json_values import ensure_storable
+from tasker_project.core.json_values import ensure_storable
+from workflows.engine import dispatch
+from workflows.engine.progress import lock_task
+from workflows.engine.states import (
+    STEP_NON_TERMINAL,
+    StepStatus,
+    TaskStatus,
+)
+from workflows.engine.subtasks import settle_parent_step
+from workflows.engine.transitions import step_transition, task_transition
 from workflows.models import (
     Step,
     StepEdge,

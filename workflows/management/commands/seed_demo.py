@@ -7,7 +7,7 @@ from django.db import transaction
 
 from namespaces.models import Namespace
 from namespaces.services import grant_create, membership_grant, team_roles_ensure
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
 
 DEMO_PASSWORD = "tasker-demo"  # noqa: S105 - documented demo login, refused outside DEBUG
 # username → [(namespace, role), …]; every demo user is staff so the admin opens.

@@ -5,9 +5,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workflows.actors import Actor
-from workflows.errors import TaskerError
-from workflows.json_values import ensure_storable
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import TaskerError
+from tasker_project.core.json_values import ensure_storable
 from workflows.services import definition_resolve, task_start
 
 # (argument, option key) of the text arguments, all stored or looked up.

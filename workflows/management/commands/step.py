@@ -15,8 +15,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workflows.actors import Actor
-from workflows.errors import TaskerError
+from tasker_project.core.actors import Actor
+from tasker_project.core.errors import TaskerError
 from workflows.models import Step
 from workflows.services import step_resolve, step_retry
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, DataError, IntegrityError
 
-from workflows.actors import Actor
+from tasker_project.core.actors import Actor
 from workflows.definitions.loader import (
     DefinitionError,
     WorkflowSpec,

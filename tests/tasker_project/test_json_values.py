@@ -1,4 +1,4 @@
-"""The one check for values stored as JSON or text (``workflows.json_values``).
+"""The one check for values stored as JSON or text (``core.json_values``).
 
 What it refuses was found by experiment against PostgreSQL 15 (``jsonb``
 and ``text``) and ``json.dumps``; what it accepts must come back from the
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
-from workflows.errors import InvalidJSON
-from workflows.json_values import (
+from tasker_project.core.errors import InvalidJSON
+from tasker_project.core.json_values import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
     MAX_VALUES,

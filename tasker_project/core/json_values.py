@@ -23,7 +23,7 @@ in the same words. Refused is what PostgreSQL's ``jsonb`` or ``text``, or
 
 Problems are keyed by dotted path (``context.customer.name``), like every
 other field error; :func:`ensure_storable` raises them as one
-:class:`~workflows.errors.InvalidJSON`.
+:class:`~tasker_project.core.errors.InvalidJSON`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from workflows.errors import InvalidJSON
+from tasker_project.core.errors import InvalidJSON
 
 MAX_DEPTH = 64
 # Python's default limit on int <-> str conversion (PEP 651 / CVE-2020-10735).

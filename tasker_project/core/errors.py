@@ -38,7 +38,7 @@ class ContextValidationError(TaskerError):
 
 
 class InvalidJSON(TaskerError):
-    """A value cannot be stored as JSON (see :mod:`workflows.json_values`)."""
+    """A value cannot be stored as JSON (see :mod:`tasker_project.core.json_values`)."""
 
     code = "invalid_json"
 
