@@ -2,12 +2,12 @@
 
 from auditlog.registry import auditlog
 
+from namespaces.models import Namespace
+from workflows.models import StepTemplate, WorkflowDefinition
+
 
 def register_models() -> None:
     """Track changes to teams and workflow definitions."""
-    from namespaces.models import Namespace
-    from workflows.models import StepTemplate, WorkflowDefinition
-
     for model in (Namespace, WorkflowDefinition, StepTemplate):
         if not auditlog.contains(model):
             auditlog.register(model)

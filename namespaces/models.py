@@ -122,3 +122,10 @@ class NamespaceGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.slug} may start {self.target.slug}.{self.workflow}"
+
+    @classmethod
+    def permits(cls, *, source_slug: str, target: Namespace, workflow: str) -> bool:
+        """Return whether namespace ``source_slug`` may start ``target.workflow``."""
+        return cls.objects.filter(
+            source__slug=source_slug, target=target, workflow=workflow
+        ).exists()

@@ -22,6 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.models import QuerySet
 
+from audit.trail import audit_record
 from namespaces.models import (
     Namespace,
     NamespaceGroupObjectPermission,
@@ -177,8 +178,6 @@ def authorize(
     roles = user_roles(actor.user, namespace)
     if any(action in ROLE_ACTIONS[role] for role in roles):
         return
-    from audit.services import audit_record
-
     visible = any(Action.VIEW in ROLE_ACTIONS[role] for role in roles)
     audit_record(
         actor=actor,

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from guardian.shortcuts import assign_perm
 
-from audit.services import audit_record
+from audit.trail import audit_record
 from namespaces.models import Namespace, NamespaceGrant, TeamRole
 from namespaces.permissions import authorize
 from namespaces.roles import Action, Role, permission_codename
@@ -206,10 +206,3 @@ def grant_revoke(*, grant: NamespaceGrant, actor: Actor, reason: str = "") -> No
             },
         )
         grant.delete()
-
-
-def grant_exists(*, source: Namespace, target: Namespace, workflow: str) -> bool:
-    """Return whether ``source`` may start ``target.workflow``."""
-    return NamespaceGrant.objects.filter(
-        source=source, target=target, workflow=workflow
-    ).exists()

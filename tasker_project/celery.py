@@ -5,6 +5,8 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
 
+from workflows.engine import limits
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tasker_project.settings.base")
 
 app = Celery("tasker")
@@ -22,8 +24,6 @@ def _worker_process_init(**_: object) -> None:
     connection (and the sweeper would republish in any case).
     """
     from django.db import connections
-
-    from workflows.engine import limits
 
     for alias in connections:
         connections.settings[alias]["CONN_HEALTH_CHECKS"] = False

@@ -94,8 +94,14 @@ class StepContext:
 class StepHandler:
     """Base class for step handlers; subclasses implement :meth:`process`."""
 
-    def process(self, ctx: StepContext) -> dict[str, Any]:
-        """Do the step's work and return its JSON-serialisable results."""
+    def process(
+        self, ctx: StepContext
+    ) -> dict[str, Any] | AwaitApproval | StartSubtask:
+        """Do the step's work and return its JSON-serialisable results.
+
+        An approval step returns :class:`AwaitApproval`; a subworkflow step
+        returns :class:`StartSubtask`.
+        """
         raise NotImplementedError
 
 

@@ -17,13 +17,8 @@ class Actor:
     def label(self) -> str:
         """Return a human-readable name for transition and audit rows."""
         if self.user is not None:
-            return self.user.get_username()
+            return str(self.user.get_username())
         return f"system:{self.system or 'engine'}"
-
-    @property
-    def user_id(self) -> int | None:
-        """Return the acting user's id, or None for the system."""
-        return self.user.pk if self.user is not None else None
 
     @classmethod
     def of(cls, user: Any) -> Actor:
@@ -38,3 +33,4 @@ class Actor:
 
 WORKER = Actor.system_actor("worker")
 SWEEPER = Actor.system_actor("sweeper")
+SUBWORKFLOW = Actor.system_actor("subworkflow")

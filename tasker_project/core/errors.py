@@ -6,6 +6,8 @@ code 2 and the admin to a message; a 5xx or a traceback is a bug.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TaskerError(Exception):
     """Base of every domain error."""
@@ -26,7 +28,7 @@ class TaskerError(Exception):
             self.code = code
         self.fields = fields or {}
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """Return the error body shared by every interface."""
         return {"code": self.code, "message": self.message, "fields": self.fields}
 

@@ -8,6 +8,13 @@ writes the claim's transition row and returns everything the attempt needs
 (the step's template, its task's context, namespace and definition, the
 results of its direct parents), so a step costs one round trip to start.
 SQLite runs the conditional UPDATE and then loads the rest with the ORM.
+
+A status changes only through :mod:`workflows.engine.transitions` on the ORM
+path, or through the two statements of PostgreSQL's hot path — this claim
+and the settle function (:mod:`workflows.engine.settle_function`) — each
+moving only along an edge of :mod:`workflows.engine.states` and writing its
+transition row in the same statement (here: a data-modifying CTE; on SQLite
+the same transaction).
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
+from workflows.engine.states import REASON_CLAIMED, StepStatus
 from workflows.models import (
     Step,
     StepEdge,
@@ -45,7 +53,10 @@ class Claim:
     handler: str
     handler_config: dict[str, Any]
     timeout_seconds: int
-    has_dependencies: bool
+    retryable: bool
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    backoff_jitter: bool
     context: dict[str, Any]
     correlation_id: str
     parent_step_id: Any
@@ -65,28 +76,38 @@ _TABLES = {
     "namespace": Task._meta.get_field("namespace").related_model._meta.db_table,
 }
 
+# The statuses and the reason the claim writes come from the state machine.
+_NAMES = {
+    **_TABLES,
+    "enqueued": StepStatus.ENQUEUED.value,
+    "in_progress": StepStatus.IN_PROGRESS.value,
+    "claimed": REASON_CLAIMED,
+}
+
 # The subquery reads the parents' results from the statement's snapshot:
 # a child is enqueued only after its parents' completions committed.
 _POSTGRESQL = """
 WITH claimed AS (
-    UPDATE {step} SET status = 'in_progress', attempts = {step}.attempts + 1,
+    UPDATE {step} SET status = '{in_progress}', attempts = {step}.attempts + 1,
         lease_expires_at = STATEMENT_TIMESTAMP()
             + make_interval(secs => t.timeout_seconds + %s),
         started_at = STATEMENT_TIMESTAMP(), updated_at = STATEMENT_TIMESTAMP()
     FROM {template} AS t
-    WHERE {step}.id = %s AND {step}.status = 'enqueued' AND t.id = {step}.template_id
+    WHERE {step}.id = %s AND {step}.status = '{enqueued}'
+        AND t.id = {step}.template_id
     RETURNING {step}.id, {step}.attempts, {step}.task_id, {step}.name,
         {step}.max_attempts, {step}.template_id
 ), logged AS (
     INSERT INTO {transition} (created_at, from_status, to_status, actor_id,
         actor_label, reason, metadata, step_id, attempt)
-    SELECT STATEMENT_TIMESTAMP(), 'enqueued', 'in_progress', NULL, %s, 'claimed',
+    SELECT STATEMENT_TIMESTAMP(), '{enqueued}', '{in_progress}', NULL, %s,
+        '{claimed}',
         '{{}}'::jsonb, id, attempts
     FROM claimed
 )
 SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, t.kind, t.handler,
-    t.handler_config::text, t.timeout_seconds,
-    jsonb_array_length(t.depends_on) > 0,
+    t.handler_config::text, t.timeout_seconds, t.retryable,
+    t.backoff_base_seconds, t.backoff_max_seconds, t.backoff_jitter,
     k.context::text, k.correlation_id, k.parent_step_id, n.slug, d.name, d.version,
     CASE WHEN jsonb_array_length(t.depends_on) > 0 THEN (
         SELECT jsonb_object_agg(p.name, p.results)::text
@@ -102,13 +123,13 @@ JOIN {namespace} n ON n.id = k.namespace_id
 """
 
 _SQLITE = """
-UPDATE {step} SET status = 'in_progress', attempts = attempts + 1,
+UPDATE {step} SET status = '{in_progress}', attempts = attempts + 1,
     lease_expires_at = STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now',
         '+' || ((SELECT t.timeout_seconds FROM {template} AS t
                  WHERE t.id = {step}.template_id) + %s) || ' seconds'),
     started_at = STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now'),
     updated_at = STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now')
-WHERE id = %s AND status = 'enqueued'
+WHERE id = %s AND status = '{enqueued}'
 RETURNING attempts
 """
 
@@ -131,7 +152,7 @@ def claim(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                _POSTGRESQL.format(**_TABLES),
+                _POSTGRESQL.format(**_NAMES),
                 [grace_seconds, pk, actor_label, synchronous_commit],
             )
             row = cursor.fetchone()
@@ -147,14 +168,17 @@ def claim(
             handler=row[6],
             handler_config=_json(row[7]) or {},
             timeout_seconds=row[8],
-            has_dependencies=row[9],
-            context=_json(row[10]) or {},
-            correlation_id=row[11],
-            parent_step_id=row[12],
-            namespace_slug=row[13],
-            workflow=row[14],
-            version=row[15],
-            dependency_results=_json(row[16]) or {},
+            retryable=row[9],
+            backoff_base_seconds=row[10],
+            backoff_max_seconds=row[11],
+            backoff_jitter=row[12],
+            context=_json(row[13]) or {},
+            correlation_id=row[14],
+            parent_step_id=row[15],
+            namespace_slug=row[16],
+            workflow=row[17],
+            version=row[18],
+            dependency_results=_json(row[19]) or {},
         )
     return _claim_sqlite(step_id, pk, grace_seconds, actor_label)
 
@@ -187,23 +211,29 @@ def load_step(step_id: Any) -> Step:
 def _claim_sqlite(
     step_id: Any, pk: Any, grace_seconds: int, actor_label: str
 ) -> Claim | None:
-    from django.db import transaction
-
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_SQLITE.format(**_TABLES), [grace_seconds, pk])
+            cursor.execute(_SQLITE.format(**_NAMES), [grace_seconds, pk])
             row = cursor.fetchone()
         if row is None:
             return None
         StepTransition.objects.create(
             step_id=step_id,
-            from_status="enqueued",
-            to_status="in_progress",
+            from_status=StepStatus.ENQUEUED,
+            to_status=StepStatus.IN_PROGRESS,
             actor_label=actor_label,
             attempt=row[0],
-            reason="claimed",
+            reason=REASON_CLAIMED,
         )
-    step = load_step(step_id)
+    return attempt_of(load_step(step_id), attempt=row[0])
+
+
+def attempt_of(step: Step, *, attempt: int) -> Claim:
+    """Return attempt ``attempt`` of ``step`` (loaded by :func:`load_step`) as a Claim.
+
+    The SQLite claim and the sweeper (which fails the attempt of an expired
+    lease) describe an attempt with the same type as the PostgreSQL claim.
+    """
     template, task = step.template, step.task
     dependency_results = (
         dict(
@@ -218,13 +248,16 @@ def _claim_sqlite(
         pk=step.pk,
         task_id=step.task_id,
         name=step.name,
-        attempts=row[0],  # this claim's attempt, whatever happened since
+        attempts=attempt,  # this claim's attempt, whatever happened since
         max_attempts=step.max_attempts,
         kind=template.kind,
         handler=template.handler,
         handler_config=template.handler_config,
         timeout_seconds=template.timeout_seconds,
-        has_dependencies=bool(template.depends_on),
+        retryable=template.retryable,
+        backoff_base_seconds=template.backoff_base_seconds,
+        backoff_max_seconds=template.backoff_max_seconds,
+        backoff_jitter=template.backoff_jitter,
         context=task.context,
         correlation_id=task.correlation_id,
         parent_step_id=task.parent_step_id,

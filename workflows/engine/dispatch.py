@@ -1,15 +1,24 @@
-"""Publish wake-up messages for steps, always after the transaction commits."""
+"""Publish wake-up messages for steps, always after the transaction commits.
+
+The engine publishes by task name (:data:`RUN_STEP`), so it never imports
+the Celery task module that imports it (``workflows.tasks``, an edge).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+# The name ``workflows.tasks.run_step`` is registered under.
+RUN_STEP = "workflows.run_step"
 
 
 def queue_for(namespace_slug: str) -> str:
@@ -32,8 +41,6 @@ def publish_step(
     A failed publish is logged, not raised: the step row is already
     ``enqueued`` (or due for retry) and the sweeper republishes it.
     """
-    from workflows.tasks import run_step
-
     options: dict[str, Any] = {"queue": queue_for(namespace_slug)}
     if producer is not None:
         options["producer"] = producer
@@ -52,22 +59,24 @@ def publish_step(
             timeout_seconds + settings.TASKER["LEASE_GRACE_SECONDS"] + window
         )
     try:
-        run_step.apply_async(args=[str(step_id)], **options)
+        current_app.send_task(
+            RUN_STEP, args=[str(step_id)], ignore_result=True, **options
+        )
     except Exception:
         logger.exception(
             "publish of step %s failed; the sweeper will republish", step_id
         )
 
 
-def publish_steps(steps: list[tuple[Any, int | None]], *, namespace_slug: str) -> None:
+def publish_steps(
+    steps: Sequence[tuple[Any, int | None]], *, namespace_slug: str
+) -> None:
     """Send a ``run_step`` message for each ``(step_id, timeout)``, one producer."""
     if len(steps) == 1:
         publish_step(
             steps[0][0], namespace_slug=namespace_slug, timeout_seconds=steps[0][1]
         )
         return
-    from celery import current_app
-
     try:
         with current_app.producer_or_acquire() as producer:
             for step_id, timeout in steps:
@@ -84,7 +93,7 @@ def publish_steps(steps: list[tuple[Any, int | None]], *, namespace_slug: str) -
 
 
 def publish_steps_on_commit(
-    steps: list[tuple[Any, int | None]], *, namespace_slug: str
+    steps: Sequence[tuple[Any, int | None]], *, namespace_slug: str
 ) -> None:
     """Publish ``steps`` once the current transaction commits (now, if none)."""
     if steps:

@@ -24,21 +24,22 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, Q, Value
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils.module_loading import import_string
 
 from tasker_project.core.actors import WORKER, Actor
 from workflows.engine import claim_sql, dispatch, limits, settle_sql
 from workflows.engine.backoff import retry_delay
-from workflows.engine.claim_sql import Claim, load_step
-from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
-from workflows.engine.states import StepStatus
-from workflows.engine.subtasks import (
-    begin_subtask,
-    existing_child,
-    rejoin_subtask,
+from workflows.engine.claim_sql import Claim
+from workflows.engine.progress import (
+    enqueue_ready_children,
+    finalize_task,
+    lock_task,
     settle_parent_step,
 )
+from workflows.engine.states import REASON_HANDLER_SUCCEEDED, StepStatus
+from workflows.engine.subtasks import begin_subtask, existing_child, rejoin_subtask
 from workflows.engine.transitions import step_transition
 from workflows.handlers import (
     AwaitApproval,
@@ -47,7 +48,7 @@ from workflows.handlers import (
     StartSubtask,
     StepContext,
 )
-from workflows.models import Step, StepKind, Task
+from workflows.models import StepKind, Task
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def load_handler(dotted: str) -> Any:
     return cls()
 
 
-def db_now_plus(seconds: float) -> ExpressionWrapper:
+def db_now_plus(seconds: float) -> ExpressionWrapper[CombinedExpression]:
     """Return ``now() + seconds`` evaluated by the database clock."""
     return ExpressionWrapper(
         Now() + Value(timedelta(seconds=seconds)), output_field=DateTimeField()
@@ -144,9 +145,7 @@ def execute_step(step_id: Any, *, continuation: Continuation | None = None) -> s
     if claim.kind == StepKind.SUBWORKFLOW:
         child = existing_child(claim.pk)
         if child is not None:
-            return rejoin_subtask(
-                step=load_step(claim.pk), attempt=attempt, child=child
-            )
+            return rejoin_subtask(step=claim, attempt=attempt, child=child)
     try:
         ctx = build_context(claim)
         handler = load_handler(claim.handler)
@@ -161,12 +160,10 @@ def execute_step(step_id: Any, *, continuation: Continuation | None = None) -> s
             return await_approval(step=claim, attempt=attempt, request=outcome)
         if isinstance(outcome, StartSubtask):
             _require_kind(claim, StepKind.SUBWORKFLOW, "start a subtask")
-            return begin_subtask(
-                step=load_step(claim.pk), attempt=attempt, request=outcome
-            )
+            return begin_subtask(step=claim, attempt=attempt, request=outcome)
         results = _checked_results(claim, outcome)
     except Exception as exc:  # every handler error is recorded on the step
-        return fail_attempt(step=load_step(claim.pk), attempt=attempt, exc=exc)
+        return fail_attempt(step=claim, attempt=attempt, exc=exc)
     return complete_attempt(
         step=claim, attempt=attempt, results=results, continuation=continuation
     )
@@ -305,7 +302,7 @@ def complete_attempt(
             to_status=StepStatus.COMPLETE,
             actor=actor,
             attempt=attempt,
-            reason="handler succeeded",
+            reason=REASON_HANDLER_SUCCEEDED,
             updates={
                 "results": results,
                 "error": None,
@@ -360,7 +357,7 @@ def _complete_attempt_postgresql(
     return "complete"
 
 
-def _log_fenced(step: Claim | Step, attempt: int) -> None:
+def _log_fenced(step: Claim, attempt: int) -> None:
     logger.warning(
         "step %s attempt %s finished after it lost its claim; result discarded",
         step.pk,
@@ -387,22 +384,21 @@ def error_record(exc: BaseException, attempt: int) -> dict[str, Any]:
 
 
 def fail_attempt(
-    *, step: Step, attempt: int, exc: BaseException, actor: Actor = WORKER
+    *, step: Claim, attempt: int, exc: BaseException, actor: Actor = WORKER
 ) -> str:
     """Record a failed attempt: wait for retry if allowed, else fail the step."""
     error = error_record(exc, attempt)
-    template = step.template
     can_retry = (
-        template.retryable
+        step.retryable
         and not isinstance(exc, PermanentError)
         and attempt < step.max_attempts
     )
     if can_retry:
         delay = retry_delay(
             attempt=attempt,
-            base_seconds=template.backoff_base_seconds,
-            max_seconds=template.backoff_max_seconds,
-            jitter=template.backoff_jitter,
+            base_seconds=step.backoff_base_seconds,
+            max_seconds=step.backoff_max_seconds,
+            jitter=step.backoff_jitter,
             retry_after=exc.retry_after if isinstance(exc, RetryableError) else None,
         )
         with transaction.atomic():
@@ -424,8 +420,8 @@ def fail_attempt(
             if moved:
                 dispatch.publish_on_commit(
                     step.pk,
-                    namespace_slug=step.task.namespace.slug,
-                    timeout_seconds=template.timeout_seconds,
+                    namespace_slug=step.namespace_slug,
+                    timeout_seconds=step.timeout_seconds,
                     countdown=delay,
                 )
         return "retry" if moved else "fenced"

@@ -1,7 +1,10 @@
 """Task and step statuses and the transitions allowed between them.
 
-Written once, here; every state change goes through
-:mod:`workflows.engine.transitions`, which refuses anything not listed.
+Written once, here. On the ORM path every state change goes through
+:mod:`workflows.engine.transitions`, which refuses anything not listed; on
+PostgreSQL's hot path the claim (``claim_sql``) and the settle function
+(``settle_function``, installed by a migration) make the same moves with
+statuses, sets and reasons generated from this module.
 
 Step::
 
@@ -17,8 +20,8 @@ Step::
 Task::
 
     pending → in_progress → complete | failed | cancelled
-    failed → in_progress                            (a step is retried)
-    failed → resolved_manually
+    failed → in_progress                  (a failed step is retried or resolved)
+    failed → cancelled
 """
 
 from django.db import models
@@ -43,7 +46,6 @@ class TaskStatus(models.TextChoices):
     COMPLETE = "complete", "Complete"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
-    RESOLVED_MANUALLY = "resolved_manually", "Resolved manually"
 
 
 S = StepStatus
@@ -63,6 +65,16 @@ STEP_ACTIVE = frozenset(
     }
 )
 STEP_NON_TERMINAL = frozenset(set(S) - STEP_TERMINAL)
+
+# The reasons the claim and the settle record on their transitions. The ORM
+# path (executor, progress) and PostgreSQL's statements (claim_sql, the
+# generated settle_function) write the same text; REASON_STEPS_FAILED takes
+# the number of failed steps.
+REASON_CLAIMED = "claimed"
+REASON_HANDLER_SUCCEEDED = "handler succeeded"
+REASON_DEPENDENCIES_SATISFIED = "dependencies satisfied"
+REASON_EVERY_STEP_SATISFIED = "every step satisfied"
+REASON_STEPS_FAILED = "{failed} step(s) failed"
 
 STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.ENQUEUED, S.CANCELLED, S.RESOLVED_MANUALLY}),
@@ -86,14 +98,13 @@ STEP_TRANSITIONS: dict[str, frozenset[str]] = {
     S.RESOLVED_MANUALLY: frozenset(),
 }
 
-TASK_TERMINAL = frozenset({T.COMPLETE, T.CANCELLED, T.RESOLVED_MANUALLY})
+TASK_TERMINAL = frozenset({T.COMPLETE, T.CANCELLED})
 TASK_TRANSITIONS: dict[str, frozenset[str]] = {
     T.PENDING: frozenset({T.IN_PROGRESS, T.CANCELLED}),
     T.IN_PROGRESS: frozenset({T.COMPLETE, T.FAILED, T.CANCELLED}),
-    T.FAILED: frozenset({T.IN_PROGRESS, T.RESOLVED_MANUALLY, T.CANCELLED}),
+    T.FAILED: frozenset({T.IN_PROGRESS, T.CANCELLED}),
     T.COMPLETE: frozenset(),
     T.CANCELLED: frozenset(),
-    T.RESOLVED_MANUALLY: frozenset(),
 }
 
 

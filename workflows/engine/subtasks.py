@@ -13,46 +13,65 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models.functions import Now
 
-from tasker_project.core.actors import Actor
-from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
-from workflows.engine.states import StepStatus, TaskStatus
+from namespaces.models import Namespace, NamespaceGrant
+from tasker_project.core.actors import SUBWORKFLOW
+from tasker_project.core.errors import TaskerError
+from workflows.engine import start
+from workflows.engine.claim_sql import Claim
+from workflows.engine.progress import ENDED, settle_parent_step
+from workflows.engine.states import StepStatus
 from workflows.engine.transitions import step_transition
 from workflows.handlers import PermanentError, StartSubtask
 from workflows.models import Step, Task
 
 logger = logging.getLogger(__name__)
 
-SUBWORKFLOW = Actor.system_actor("subworkflow")
-ENDED = (TaskStatus.COMPLETE, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
+def begin_subtask(*, step: Claim, attempt: int, request: StartSubtask) -> str:
+    """Start (or find) the child task and park the step until it ends.
 
-def begin_subtask(*, step: Step, attempt: int, request: StartSubtask) -> str:
-    """Start (or find) the child task and park the step until it ends."""
-    from namespaces.models import Namespace
-    from namespaces.services import grant_exists
-    from tasker_project.core.errors import TaskerError
-    from workflows.services.tasks import task_start
-
-    parent = step.task
-    source = parent.namespace
-    target = Namespace.objects.filter(slug=request.namespace).first()
+    The child is started through the engine (:func:`start.start_task`) as
+    the ``system:subworkflow`` actor on behalf of the parent's initiator,
+    so four eyes hold across teams; a cross-team call needs a
+    :class:`NamespaceGrant`.
+    """
+    source = step.namespace_slug
     label = f"{request.namespace}.{request.workflow}"
+    target = Namespace.objects.filter(slug=request.namespace).first()
     if target is None:
         raise PermanentError(
             f"subworkflow {label}: namespace {request.namespace!r} does not exist",
             code="unknown_namespace",
         )
-    if target.pk != source.pk and not grant_exists(
-        source=source, target=target, workflow=request.workflow
+    if target.slug != source and not NamespaceGrant.permits(
+        source_slug=source, target=target, workflow=request.workflow
     ):
         raise PermanentError(
-            f"namespace {source.slug} has no grant to start {label}; a "
+            f"namespace {source} has no grant to start {label}; a "
             f"{target.slug} maintainer must grant it",
             code="missing_grant",
         )
+    parent = Task.objects.select_related("initiator").get(pk=step.task_id)
+    context = dict(request.context)
+    key = f"subtask:{step.pk}"
+    reason = f"started by step '{step.name}' of {step.namespace_slug}."
+    reason += f"{step.workflow}@{step.version}"
     try:
+        start.refuse_bad_input(
+            context=context, reason=reason, tags=[], idempotency_key=key
+        )
+        payload_hash = start.request_hash(
+            {
+                "namespace": target.slug,
+                "workflow": request.workflow,
+                "version": request.version,
+                "context": context,
+                "reason": reason,
+                "tags": [],
+                "parent_step": str(step.pk),
+            }
+        )
         with transaction.atomic():
             moved = step_transition(
                 step_id=step.pk,
@@ -73,19 +92,28 @@ def begin_subtask(*, step: Step, attempt: int, request: StartSubtask) -> str:
             )
             if not moved:
                 return "fenced"
-            child = task_start(
-                namespace=target,
-                workflow=request.workflow,
-                version=request.version,
-                context=dict(request.context),
-                actor=SUBWORKFLOW,
-                idempotency_key=f"subtask:{step.pk}",
-                reason=f"started by step '{step.name}' of {parent.definition}",
-                source_system=source.slug,
-                correlation_id=parent.correlation_id,
-                parent_step=step,
-                initiator=parent.initiator,
-            )
+            child = start.existing_for_key(target.slug, key, payload_hash)
+            if child is None:
+                definition = start.definition_resolve(
+                    namespace=target, workflow=request.workflow, version=request.version
+                )
+                start.refuse_deprecated(definition)
+                child = start.start_task(
+                    definition=definition,
+                    actor=SUBWORKFLOW,
+                    row=start.task_row(
+                        context=context,
+                        actor=SUBWORKFLOW,
+                        source_system=source,
+                        reason=reason,
+                        tags=[],
+                        correlation_id=step.correlation_id,
+                        idempotency_key=key,
+                        payload_hash=payload_hash,
+                        parent_step=Step(pk=step.pk),
+                        initiator=parent.initiator,
+                    ),
+                )
     except TaskerError as exc:
         detail = "".join(
             f"; {path}: {', '.join(msgs)}" for path, msgs in exc.fields.items()
@@ -120,7 +148,7 @@ def existing_child(step_id: Any) -> Task | None:
     )
 
 
-def rejoin_subtask(*, step: Step, attempt: int, child: Task) -> str:
+def rejoin_subtask(*, step: Claim, attempt: int, child: Task) -> str:
     """Park a retried subworkflow step on the child it started before.
 
     The handler is not run again: the child is the step's work, whatever
@@ -145,91 +173,3 @@ def rejoin_subtask(*, step: Step, attempt: int, child: Task) -> str:
     if child.status in ENDED:
         settle_parent_step(child=child)
     return "waiting_for_subtask"
-
-
-def _child_results(child: Task) -> dict[str, Any]:
-    return dict(child.steps.values_list("name", "results"))
-
-
-def _outputs(child_results: dict[str, Any], outputs: dict[str, str]) -> dict[str, Any]:
-    """Copy ``"<step>.<key>"`` paths from the child's results to the top level."""
-    copied: dict[str, Any] = {}
-    for name, path in outputs.items():
-        step_name, _, key = path.partition(".")
-        value: Any = child_results.get(step_name) or {}
-        for part in key.split(".") if key else []:
-            value = value.get(part) if isinstance(value, dict) else None
-        copied[name] = value
-    return copied
-
-
-def settle_parent_step(*, child: Task) -> str | None:
-    """Complete or fail the step waiting for ``child``; move its task on.
-
-    A no-op when the parent step is no longer waiting (cancelled, or failed
-    earlier and not yet retried).
-    """
-    if not child.parent_step_id:
-        return None
-    parent_step = Step.objects.select_related("task").get(pk=child.parent_step_id)
-    if parent_step.status != StepStatus.WAITING_FOR_SUBTASK:
-        return None
-    with transaction.atomic():
-        parent_task = lock_task(parent_step.task_id)
-        child_results = _child_results(child)
-        request = parent_step.approval_request or {}
-        if child.status == TaskStatus.COMPLETE:
-            results = {
-                "child_task_id": str(child.pk),
-                "child_workflow": str(child.definition),
-                "child_status": child.status,
-                **_outputs(child_results, request.get("outputs") or {}),
-            }
-            moved = step_transition(
-                step_id=parent_step.pk,
-                from_status=StepStatus.WAITING_FOR_SUBTASK,
-                to_status=StepStatus.COMPLETE,
-                actor=SUBWORKFLOW,
-                record_attempt=parent_step.attempts,
-                reason=f"child task {child.pk} complete",
-                updates={"results": results, "error": None, "completed_at": Now()},
-                step_name=parent_step.name,
-            )
-            if moved:
-                enqueue_ready_children(
-                    task=parent_task, step_id=parent_step.pk, actor=SUBWORKFLOW
-                )
-        else:
-            failed = (
-                child.steps.filter(status=StepStatus.FAILED)
-                .values("name", "error")
-                .first()
-            )
-            # Only the failing step's name and error code cross into the
-            # calling team; the other team's messages stay in its namespace.
-            cause = ""
-            if failed:
-                code = (failed["error"] or {}).get("code", "error")
-                cause = f" at step '{failed['name']}' ({code})"
-            error = {
-                "class": "workflows.engine.subtasks.SubtaskFailed",
-                "code": f"subtask_{child.status}",
-                "message": f"child task {child.pk} ({child.definition}) "
-                f"{child.status}{cause}"[:2000],
-                "attempt": parent_step.attempts,
-                "child_task_id": str(child.pk),
-            }
-            moved = step_transition(
-                step_id=parent_step.pk,
-                from_status=StepStatus.WAITING_FOR_SUBTASK,
-                to_status=StepStatus.FAILED,
-                actor=SUBWORKFLOW,
-                record_attempt=parent_step.attempts,
-                reason=error["message"][:500],
-                updates={"error": error, "completed_at": Now()},
-                step_name=parent_step.name,
-            )
-        if moved:
-            finalize_task(task=parent_task, actor=SUBWORKFLOW)
-            return "settled"
-    return None

@@ -20,11 +20,10 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 
 from tasker_project.core.actors import SWEEPER
-from workflows.engine import dispatch
+from workflows.engine import claim_sql, dispatch
 from workflows.engine.executor import fail_attempt
-from workflows.engine.progress import finalize_task, lock_task
+from workflows.engine.progress import finalize_task, lock_task, settle_parent_step
 from workflows.engine.states import StepStatus, TaskStatus, step_can_move
-from workflows.engine.subtasks import settle_parent_step
 from workflows.engine.transitions import step_transition
 from workflows.models import Step, Task
 
@@ -194,11 +193,10 @@ def sweep() -> SweepReport:
         )
     for step_id, name, attempts, _namespace, _timeout in expired:
         try:
-            step = Step.objects.select_related("template", "task__namespace").get(
-                pk=step_id
-            )
             outcome = fail_attempt(
-                step=step,
+                step=claim_sql.attempt_of(
+                    claim_sql.load_step(step_id), attempt=attempts
+                ),
                 attempt=attempts,
                 exc=LeaseExpired(name, attempts),
                 actor=SWEEPER,

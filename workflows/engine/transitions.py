@@ -1,4 +1,13 @@
-"""The one place a task or step changes status: compare-and-set plus history.
+"""Where a task or step changes status on the ORM path: compare-and-set plus history.
+
+A status changes only here, or — on PostgreSQL's hot path — in the two
+statements written from :mod:`workflows.engine.states` for it: the claim
+(:mod:`workflows.engine.claim_sql`) and the settle function
+(:mod:`workflows.engine.settle_function`, called by
+:mod:`workflows.engine.settle_sql`). Each writes its transition row in the
+same statement or transaction as the change;
+``tests/workflows/engine/test_settle_paths.py`` checks that the settle
+function and this module leave the same rows.
 
 Each function issues one conditional UPDATE guarded by the expected current
 status (and, for a claimed step, the attempt number: a fencing token), then

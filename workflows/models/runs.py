@@ -59,6 +59,10 @@ class Task(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
+    # Set by a start: False when an idempotency key found an earlier task.
+    # Not a column.
+    was_created: bool
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [

@@ -9,16 +9,12 @@ wake-ups only after commit.
 from workflows.services.approvals import step_approve, step_reject
 from workflows.services.steps import step_resolve, step_retry
 from workflows.services.tasks import (
-    context_errors,
-    definition_resolve,
     task_cancel,
     task_start,
     task_start_many,
 )
 
 __all__ = [
-    "context_errors",
-    "definition_resolve",
     "step_approve",
     "step_reject",
     "step_resolve",

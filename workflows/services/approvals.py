@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.trail import audit_record
 from namespaces.models import Namespace
 from namespaces.permissions import authorize
 from namespaces.roles import Action

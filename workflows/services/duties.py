@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from audit.services import audit_record
+from audit.trail import audit_record
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import PermissionDenied
 from workflows.engine.states import StepStatus

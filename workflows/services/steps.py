@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.functions import Now
 
-from audit.services import audit_record
+from audit.trail import audit_record
 from namespaces.models import Namespace
 from namespaces.permissions import authorize
 from namespaces.roles import Action
@@ -140,11 +140,7 @@ def _step_resolve(*, step: Step, actor: Actor, results: Any, reason: str) -> Ste
             f"step '{current.name}' is {current.status}; only a pending or failed "
             "step can be resolved manually"
         )
-    if task.status in (
-        TaskStatus.CANCELLED,
-        TaskStatus.COMPLETE,
-        TaskStatus.RESOLVED_MANUALLY,
-    ):
+    if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETE):
         raise IllegalTransition(f"task {task.pk} is {task.status}; nothing to resolve")
     if task.status == TaskStatus.FAILED:
         task_transition(

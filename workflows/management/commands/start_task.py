@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import TaskerError
 from tasker_project.core.json_values import ensure_storable
-from workflows.services import definition_resolve, task_start
+from workflows.engine.start import definition_resolve
+from workflows.services import task_start
 
 # (argument, option key) of the text arguments, all stored or looked up.
 TEXT_ARGS = (

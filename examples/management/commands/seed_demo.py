@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from examples.seed import seed_examples
 from namespaces.models import Namespace
 from namespaces.services import grant_create, membership_grant, team_roles_ensure
 from tasker_project.core.actors import Actor
@@ -98,6 +99,4 @@ class Command(BaseCommand):
         self.stdout.write("Sign in at http://127.0.0.1:8000/admin/")
 
     def _seed_examples(self) -> list[str]:
-        from examples.seed import seed_examples
-
         return [f"{key}: {value}" for key, value in seed_examples().items()]
