@@ -1,8 +1,9 @@
 """Admin for the business audit trail: read-only, like the rows themselves.
 
 Staff who are not superusers see the events of the namespaces where they
-hold a role (:func:`workflows.selectors.audit_list`); events outside any
-namespace are for superusers only.
+hold a role (:class:`~tasker_project.admin_kit.scoped.ScopedAdminMixin`, built
+on :mod:`namespaces.scoping`); events outside any namespace are for
+superusers only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -21,17 +21,15 @@ from django.utils.safestring import SafeString
 from audit.models import AuditEvent
 from audit.pii import REVEAL, Redactor
 from namespaces.roles import Action
-from workflows.admin.common import (
+from namespaces.scoping import may
+from tasker_project.admin_kit.display import pretty_json
+from tasker_project.admin_kit.redaction import current_admin_request, request_redactor
+from tasker_project.admin_kit.scoped import (
     NamespaceFilter,
-    RedactingAdminMixin,
-    current_admin_request,
-    may,
-    namespace_ids,
-    pretty_json,
-    request_redactor,
+    ReadOnlyAdminMixin,
+    ScopedAdminMixin,
 )
 from workflows.models import Step, Task
-from workflows.selectors import audit_list
 
 # object_type → admin URL name of that object's page (object_id is its pk).
 OBJECT_PAGES = {
@@ -47,7 +45,7 @@ OBJECT_LISTS = {
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(RedactingAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only events: listed and viewed, never added, changed or deleted."""
 
     list_display = (
@@ -76,56 +74,12 @@ class AuditEventAdmin(RedactingAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = ("object_link", "reason_display", "metadata_display")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
-        return self.scope_queryset(request, super().get_queryset(request))
-
-    def scope_queryset(
-        self, request: HttpRequest, queryset: QuerySet[AuditEvent]
-    ) -> QuerySet[AuditEvent]:
-        """Return the events ``request.user`` may see."""
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(pk__in=audit_list(user=request.user).values("pk"))
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        if request.user.is_superuser:
-            return super().has_module_permission(request)
-        return bool(namespace_ids(request, Action.VIEW))
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if request.user.is_superuser:
-            return super().has_view_permission(request, obj)
-        if obj is None:
-            return bool(namespace_ids(request, Action.VIEW))
-        return may(request, obj.namespace_id, Action.VIEW)
-
-    def get_search_fields(self, request: HttpRequest) -> Any:
-        """Search reasons for superusers only.
-
-        A reason is free text that may hold personal data; matching on it
-        would tell a user without ``pii_viewer`` that an address occurs,
-        even though the list shows it masked.
-        """
-        fields = super().get_search_fields(request)
-        if request.user.is_superuser:
-            return fields
-        return [f for f in fields if f != "reason"]
-
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_fields(request, obj)
         if request.user.is_superuser:
             return fields
         # The actor's user page is for superusers; others read actor_label.
         return [f for f in fields if f != "actor"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="object", ordering="object_id")
     def object_link(self, obj: AuditEvent) -> SafeString | str:

@@ -20,7 +20,7 @@ match would reveal what the mask hides.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -47,9 +47,10 @@ from examples.models import (
     WarehouseProduct,
     WarehouseUser,
 )
-from namespaces.permissions import namespaces_for
 from namespaces.roles import Action
-from workflows.admin.common import RedactingAdminMixin, current_admin_request
+from namespaces.scoping import namespace_slugs
+from tasker_project.admin_kit.redaction import current_admin_request
+from tasker_project.admin_kit.scoped import ScopedAdminMixin
 
 # The shared mailer: template → the team whose workflow sends it.
 MAILER_TEMPLATE_TEAMS: dict[str, str] = {
@@ -67,21 +68,6 @@ MAILER_TEMPLATE_TEAMS: dict[str, str] = {
 PERSONAL = "personal_"
 
 
-def _team_slugs(request: HttpRequest, action: str) -> frozenset[str]:
-    """Return the slugs of the namespaces where the user may ``action``.
-
-    Cached on the request: a changelist asks once per row.
-    """
-    cache: dict[str, frozenset[str]] = request.__dict__.setdefault(
-        "_examples_team_slugs", {}
-    )
-    if action not in cache:
-        cache[action] = frozenset(
-            namespaces_for(request.user, action).values_list("slug", flat=True)
-        )
-    return cache[action]
-
-
 def _personal_display(field: str) -> Callable[[Any, Model], Any]:
     """Return the display method that shows ``field`` to the current viewer."""
 
@@ -92,8 +78,11 @@ def _personal_display(field: str) -> Callable[[Any, Model], Any]:
     return display
 
 
-class TeamSystemAdmin(RedactingAdminMixin, admin.ModelAdmin):
+class TeamSystemAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Scope a simulated system to its team and mask its personal columns.
+
+    Rows belong to a team by the team's slug (:meth:`row_team`), not by a
+    namespace foreign key, so the scoping hooks compare slugs.
 
     :attr:`pii_fields` are masked whole; :attr:`text_fields` are free text,
     scrubbed of e-mail addresses and of the row's personal values (its own
@@ -101,6 +90,8 @@ class TeamSystemAdmin(RedactingAdminMixin, admin.ModelAdmin):
     """
 
     team = ""
+    # Personal columns are searched by who may read them (get_search_fields).
+    private_search_fields = frozenset()
     pii_fields: tuple[str, ...] = ()
     text_fields: tuple[str, ...] = ()
     related_pii: tuple[str, ...] = ()
@@ -132,7 +123,7 @@ class TeamSystemAdmin(RedactingAdminMixin, admin.ModelAdmin):
             return False
         if request.user.is_superuser:
             return request.user.is_active
-        allowed = _team_slugs(request, Action.VIEW_PII)
+        allowed = namespace_slugs(request, Action.VIEW_PII)
         if obj is None:
             return self.teams() <= allowed
         return self.row_team(obj) in allowed
@@ -165,33 +156,23 @@ class TeamSystemAdmin(RedactingAdminMixin, admin.ModelAdmin):
 
     # ---- querysets and permissions -----------------------------------------
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
+    def scope_queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if request.user.is_superuser:
             return queryset
         return self.scope_rows(
-            queryset, self.teams() & _team_slugs(request, Action.VIEW)
+            queryset, self.teams() & namespace_slugs(request, Action.VIEW)
         )
 
-    def _team_member(self, request: HttpRequest) -> bool:
+    def sees_any(self, request: HttpRequest) -> bool:
         user = request.user
         return (
             user.is_active
             and user.is_staff
-            and bool(self.teams() & _team_slugs(request, Action.VIEW))
+            and bool(self.teams() & namespace_slugs(request, Action.VIEW))
         )
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        if request.user.is_superuser:
-            return super().has_module_permission(request)
-        return self._team_member(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if request.user.is_superuser:
-            return super().has_view_permission(request, obj)
-        if obj is None:
-            return self._team_member(request)
-        return self._team_member(request) and self.row_team(obj) in _team_slugs(
+    def sees(self, request: HttpRequest, obj: Model) -> bool:
+        return self.sees_any(request) and self.row_team(obj) in namespace_slugs(
             request, Action.VIEW
         )
 
@@ -304,7 +285,8 @@ class SentEmailAdmin(SystemRecordAdmin):
         return frozenset(MAILER_TEMPLATE_TEAMS.values())
 
     def row_team(self, obj: Model) -> str:
-        return MAILER_TEMPLATE_TEAMS.get(obj.template, "")
+        # This admin's rows are SentEmails (the base hook takes any Model).
+        return MAILER_TEMPLATE_TEAMS.get(cast(SentEmail, obj).template, "")
 
     def scope_rows(self, queryset: QuerySet, teams: frozenset[str]) -> QuerySet:
         templates = [t for t, team in MAILER_TEMPLATE_TEAMS.items() if team in teams]

@@ -10,23 +10,22 @@ create namespaces.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
 
 from namespaces.models import Namespace, NamespaceGrant, TeamRole
 from namespaces.permissions import namespaces_for
 from namespaces.roles import Action, Role
+from namespaces.scoping import may, namespace_ids
 from namespaces.services import (
     grant_create,
     grant_revoke,
@@ -34,9 +33,21 @@ from namespaces.services import (
     membership_revoke,
     namespace_create,
 )
+from tasker_project.admin_kit.object_views import ObjectViewsMixin, object_view
+from tasker_project.admin_kit.scoped import ScopedAdminMixin
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import TaskerError
-from workflows.admin.common import may, namespace_ids
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django_stubs_ext import WithAnnotations
+
+
+class NamespaceTotals(TypedDict):
+    """What :meth:`NamespaceAdmin.get_queryset` annotates on each namespace."""
+
+    definition_total: int
+    task_total: int
 
 
 class MemberForm(forms.Form):
@@ -49,47 +60,32 @@ class MemberForm(forms.Form):
 class RemoveMemberForm(forms.Form):
     """Remove one active user (by id, as the page's buttons send it) from a role."""
 
-    user = forms.ModelChoiceField(
+    user: forms.ModelChoiceField[AbstractBaseUser] = forms.ModelChoiceField(
         queryset=None, error_messages={"invalid_choice": "No such active user."}
     )
     role = forms.ChoiceField(choices=Role.choices)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = get_user_model().objects.filter(is_active=True)
+        user_field = cast(
+            "forms.ModelChoiceField[AbstractBaseUser]", self.fields["user"]
+        )
+        user_field.queryset = get_user_model().objects.filter(is_active=True)
 
 
 def form_errors(form: forms.Form) -> str:
     """Return a form's errors as one line for a message: ``field: why; …``."""
     return "; ".join(
-        f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()
+        f"{field}: {' '.join(str(e) for e in errors)}"
+        for field, errors in form.errors.items()
     )
 
 
-class RoleScopedAdmin(admin.ModelAdmin):
-    """Module and view permission from team roles, for staff without model perms."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        if request.user.is_superuser:
-            return super().has_module_permission(request)
-        return bool(namespace_ids(request, Action.VIEW))
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if request.user.is_superuser:
-            return super().has_view_permission(request, obj)
-        if obj is None:
-            return bool(namespace_ids(request, Action.VIEW))
-        return self.visible(request, obj)
-
-    def visible(self, request: HttpRequest, obj: Any) -> bool:
-        """Return whether the user may see ``obj``."""
-        raise NotImplementedError
-
-
 @admin.register(Namespace)
-class NamespaceAdmin(RoleScopedAdmin):
+class NamespaceAdmin(ObjectViewsMixin, admin.ModelAdmin):
     """Teams: superusers create and rename them; maintainers manage members."""
 
+    namespace_path = ""
     change_form_template = "admin/namespaces/namespace/change_form.html"
     list_display = ("slug", "name", "definition_count", "task_count", "created_at")
     search_fields = ("slug", "name", "description")
@@ -98,26 +94,14 @@ class NamespaceAdmin(RoleScopedAdmin):
     readonly_fields = ("uuid", "created_at", "updated_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Namespace]:
-        return self.scope_queryset(
-            request,
+        return (
             super()
             .get_queryset(request)
             .annotate(
                 definition_total=Count("definitions", distinct=True),
                 task_total=Count("tasks", distinct=True),
-            ),
+            )
         )
-
-    def scope_queryset(
-        self, request: HttpRequest, queryset: QuerySet[Namespace]
-    ) -> QuerySet[Namespace]:
-        """Return the namespaces ``request.user`` holds a role in."""
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(pk__in=namespaces_for(request.user, Action.VIEW))
-
-    def visible(self, request: HttpRequest, obj: Namespace) -> bool:
-        return may(request, obj, Action.VIEW)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser
@@ -151,93 +135,56 @@ class NamespaceAdmin(RoleScopedAdmin):
         obj.created_at, obj.updated_at = created.created_at, created.updated_at
         obj._state.adding = False
 
-    def get_urls(self) -> list:
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path(
-                "<path:object_id>/members/",
-                self.admin_site.admin_view(self.members_view),
-                name="{}_{}_members".format(*info),
-            ),
-            *super().get_urls(),
-        ]
+    def change_context(
+        self, request: HttpRequest, namespace: Namespace
+    ) -> dict[str, Any]:
+        return {
+            "team": team_of(namespace),
+            "can_manage_members": may(request, namespace, Action.MANAGE_MEMBERS),
+            "member_form": MemberForm(),
+        }
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        namespace = self.get_object(request, unquote(object_id))
-        extra: dict[str, Any] = {}
-        if namespace is not None:
-            extra = {
-                "team": team_of(namespace),
-                "can_manage_members": may(request, namespace, Action.MANAGE_MEMBERS),
-                "member_form": MemberForm(),
-            }
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **extra}
-        )
+    @object_view("members", post_only=True)
+    def members_view(self, request: HttpRequest, namespace: Namespace) -> None:
+        """Add (``username``, ``role``) or remove (``user``, ``role``).
 
-    def members_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Add (``username``, ``role``) or remove (``user``, ``role``); POST only."""
-        return require_POST(self._members_view)(request, object_id)
-
-    def _members_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        # No role check here: the services check it and audit a refusal.
-        namespace = self.get_object(request, unquote(object_id))
-        if namespace is None:
-            raise Http404(f"no namespace {object_id!r}")
-        page = HttpResponseRedirect(
-            reverse("admin:namespaces_namespace_change", args=[quote(namespace.pk)])
-        )
-        actor = Actor.of(request.user)
-        users = get_user_model().objects.filter(is_active=True)
-        if request.POST.get("op") == "remove":
-            # The form, not a raw lookup: a malformed id is a message, not a 500.
-            removal = RemoveMemberForm(request.POST)
-            if not removal.is_valid():
-                self.message_user(
-                    request,
-                    f"Member not removed: {form_errors(removal)}",
-                    messages.ERROR,
-                )
-                return page
-            user, role = removal.cleaned_data["user"], removal.cleaned_data["role"]
-            verb, failed = "removed from", "Member not removed"
-            call = membership_revoke
+        No role check here: the services check it and audit a refusal.
+        """
+        removing = request.POST.get("op") == "remove"
+        failed = "Member not removed" if removing else "Member not added"
+        # A form, not a raw lookup: a malformed id is a message, not a 500.
+        form = (RemoveMemberForm if removing else MemberForm)(request.POST)
+        if not form.is_valid():
+            self.message_user(request, f"{failed}: {form_errors(form)}", messages.ERROR)
+            return
+        role = form.cleaned_data["role"]
+        if removing:
+            user, verb, call = (
+                form.cleaned_data["user"],
+                "removed from",
+                membership_revoke,
+            )
         else:
-            form = MemberForm(request.POST)
-            if not form.is_valid():
-                self.message_user(
-                    request, f"Member not added: {form_errors(form)}", messages.ERROR
-                )
-                return page
-            username, role = form.cleaned_data["username"], form.cleaned_data["role"]
-            user = users.filter(username=username).first()
+            username = form.cleaned_data["username"]
+            user = get_user_model().objects.filter(is_active=True, username=username)
+            user = user.first()
             if user is None:
                 self.message_user(
                     request, f"No active user {username!r}.", messages.ERROR
                 )
-                return page
-            verb, failed = "added to", "Member not added"
-            call = membership_grant
-        try:
-            call(namespace=namespace, user=user, role=role, actor=actor)
-        except TaskerError as exc:
-            self.message_user(request, f"{failed}: {exc.message}", messages.ERROR)
-            return page
-        self.message_user(
+                return
+            verb, call = "added to", membership_grant
+        self.submit(
             request,
-            f"{user.get_username()} {verb} the {role} role of {namespace}.",
-            messages.SUCCESS,
+            lambda actor: call(namespace=namespace, user=user, role=role, actor=actor),
+            failed=failed,
+            done=f"{user.get_username()} {verb} the {role} role of {namespace}.",
         )
-        return page
 
     @admin.display(description="workflow versions", ordering="definition_total")
-    def definition_count(self, obj: Namespace) -> SafeString:
+    def definition_count(
+        self, obj: WithAnnotations[Namespace, NamespaceTotals]
+    ) -> SafeString:
         return format_html(
             '<a href="{}?namespace__id__exact={}">{}</a>',
             reverse("admin:workflows_workflowdefinition_changelist"),
@@ -246,7 +193,9 @@ class NamespaceAdmin(RoleScopedAdmin):
         )
 
     @admin.display(description="tasks", ordering="task_total")
-    def task_count(self, obj: Namespace) -> SafeString:
+    def task_count(
+        self, obj: WithAnnotations[Namespace, NamespaceTotals]
+    ) -> SafeString:
         return format_html(
             '<a href="{}?namespace__id__exact={}">{}</a>',
             reverse("admin:workflows_task_changelist"),
@@ -284,7 +233,8 @@ class GrantForm(forms.ModelForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()  # a ModelForm's clean() returns self.cleaned_data
+        cleaned = self.cleaned_data
         source, target = cleaned.get("source"), cleaned.get("target")
         if source is not None and source == target:
             self.add_error(
@@ -294,7 +244,7 @@ class GrantForm(forms.ModelForm):
 
 
 @admin.register(NamespaceGrant)
-class NamespaceGrantAdmin(RoleScopedAdmin):
+class NamespaceGrantAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Cross-team grants: created and revoked by the target team's maintainers.
 
     A grant is never edited: revoke it and create another. Members of either
@@ -313,18 +263,9 @@ class NamespaceGrantAdmin(RoleScopedAdmin):
     list_select_related = ("source", "target", "created_by")
     search_fields = ("workflow", "source__slug", "target__slug", "reason")
     readonly_fields = ("created_by_label", "created_at")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[NamespaceGrant]:
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        visible = namespaces_for(request.user, Action.VIEW)
-        return queryset.filter(Q(source__in=visible) | Q(target__in=visible))
-
-    def visible(self, request: HttpRequest, obj: NamespaceGrant) -> bool:
-        return may(request, obj.source_id, Action.VIEW) or may(
-            request, obj.target_id, Action.VIEW
-        )
+    namespace_path = ("source", "target")
+    # A grant's reason says why a team may start another's workflow.
+    private_search_fields = frozenset()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or bool(

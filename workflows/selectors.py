@@ -14,15 +14,14 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
 
-from audit.models import AuditEvent
 from namespaces.models import Namespace
-from namespaces.permissions import namespace_ids_for, namespaces_for
+from namespaces.permissions import namespaces_for
 from namespaces.roles import Action
+from namespaces.scoping import visible
 from tasker_project.core.errors import NotFound
 from workflows.engine.states import StepStatus
 from workflows.models import (
     Step,
-    StepEdge,
     StepTransition,
     Task,
     TaskTransition,
@@ -40,14 +39,8 @@ def _as_uuid(value: Any, what: str) -> uuid.UUID:
 def _visible(
     queryset: QuerySet, *, user: Any, path: str = "namespace", action: str = Action.VIEW
 ) -> QuerySet:
-    """Keep the rows whose namespace (at ``path``) lets ``user`` do ``action``.
-
-    Filters by the namespace ids read once per request (see
-    ``namespaces.permissions.roles_snapshot``); a superuser sees every row.
-    """
-    if user is not None and user.is_active and user.is_superuser:
-        return queryset
-    return queryset.filter(**{f"{path}_id__in": namespace_ids_for(user, action)})
+    """Keep the rows whose namespace (at ``path``) lets ``user`` do ``action``."""
+    return visible(queryset, user=user, path=path, action=action)
 
 
 def namespace_list(*, user: Any) -> QuerySet[Namespace]:
@@ -211,16 +204,6 @@ def approvals_for(*, user: Any) -> QuerySet[Step]:
     )
 
 
-def audit_list(*, user: Any, namespace: str | None = None) -> QuerySet[AuditEvent]:
-    """Return the audit events of the namespaces ``user`` can see."""
-    queryset = _visible(
-        AuditEvent.objects.select_related("namespace", "actor"), user=user
-    )
-    if namespace:
-        queryset = queryset.filter(namespace__slug=namespace)
-    return queryset
-
-
 def task_transitions(*, task: Task) -> list[dict[str, Any]]:
     """Return the task's and its steps' transitions, oldest first."""
     columns = ("from_status", "to_status", "created_at", "actor_label", "reason")
@@ -264,13 +247,3 @@ def task_get_with_steps(*, task_id: Any) -> Task:
         .prefetch_related(_steps_prefetch())
         .get(pk=task_id)
     )
-
-
-def step_dependencies(*, task: Task) -> dict[Any, list[str]]:
-    """Return each step id's parent step names."""
-    deps: dict[Any, list[str]] = {}
-    for child_id, parent_name in StepEdge.objects.filter(task=task).values_list(
-        "child_id", "parent__name"
-    ):
-        deps.setdefault(child_id, []).append(parent_name)
-    return deps

@@ -5,7 +5,7 @@ pages are read-only, and every change (start, cancel, retry, resolve,
 approve, reject) goes through the same services the API and CLI call, as
 ``Actor.of(request.user)``; they check the user's team role again and audit
 a refusal. Staff who are not superusers see only the namespaces where they
-hold a role (:class:`~workflows.admin.common.ScopedAdminMixin`), and only
+hold a role (:class:`~tasker_project.admin_kit.scoped.ScopedAdminMixin`), and only
 the buttons their roles allow.
 """
 

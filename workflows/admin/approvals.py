@@ -8,9 +8,9 @@ asks for the comment and reports the outcome.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -18,23 +18,25 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from namespaces.roles import Action
-from tasker_project.core.actors import Actor
-from tasker_project.core.errors import TaskerError
-from workflows.admin.common import (
-    admin_link,
+from tasker_project.admin_kit.display import pretty_json
+from tasker_project.admin_kit.object_views import object_view
+from tasker_project.admin_kit.redaction import (
     admin_redactor,
-    may,
-    pretty_json,
     redacted_text,
-    report_tasker_error,
     request_redactor,
-    status_badge,
 )
+from tasker_project.core.errors import TaskerError
+from workflows.admin.common import admin_link, status_badge
 from workflows.admin.forms import DecisionForm, add_tasker_error
 from workflows.engine.states import StepStatus
 from workflows.models import Step
 from workflows.selectors import approvals_for
 from workflows.services import step_approve, step_reject
+
+if TYPE_CHECKING:
+    from django.contrib.admin import AdminSite
+    from django.contrib.admin.options import _FieldOpts
+    from django.db.models.options import Options
 
 # decision → (service, verb on buttons and messages)
 DECISIONS = {
@@ -61,10 +63,15 @@ class MyApprovalsFilter(admin.SimpleListFilter):
 class StepApprovalMixin:
     """The Step admin's approval fieldset and its approve and reject views.
 
-    The admin using it provides ``_get_step``, ``_step_page`` and ``_refuse``.
+    The admin using it is an
+    :class:`~tasker_project.admin_kit.object_views.ObjectViewsMixin`.
     """
 
-    approval_fieldset = (
+    # Set by the ModelAdmin it is mixed into (declared here for the type checker).
+    admin_site: AdminSite
+    opts: Options[Step]
+
+    approval_fieldset: tuple[str, _FieldOpts] = (
         "Approval",
         {
             "fields": (
@@ -104,44 +111,41 @@ class StepApprovalMixin:
 
     # ---- approving and rejecting -----------------------------------------
 
-    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    @object_view("approve", role=Action.APPROVE, refusal="approve steps")
+    def approve_view(self, request: HttpRequest, step: Step) -> HttpResponse | None:
         """Ask for a comment, then approve the waiting step."""
-        return self._decide_view(request, object_id, "approve")
+        return self._decide_view(request, step, "approve")
 
-    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    @object_view("reject", role=Action.APPROVE, refusal="reject steps")
+    def reject_view(self, request: HttpRequest, step: Step) -> HttpResponse | None:
         """Ask for a comment, then reject the waiting step (failing its task)."""
-        return self._decide_view(request, object_id, "reject")
+        return self._decide_view(request, step, "reject")
 
     def _decide_view(
-        self, request: HttpRequest, object_id: str, verb: str
-    ) -> HttpResponse:
-        step = self._get_step(request, object_id)
-        if request.method != "POST" and not may(
-            request, step.task.namespace_id, Action.APPROVE
-        ):
-            return self._refuse(request, step, Action.APPROVE, f"{verb} steps")
+        self, request: HttpRequest, step: Step, verb: str
+    ) -> HttpResponse | None:
         service, done = DECISIONS[verb]
         if request.method == "POST":
             form = DecisionForm(request.POST)
             if form.is_valid():
-                try:
-                    service(
-                        step=step,
-                        actor=Actor.of(request.user),
-                        comment=form.cleaned_data["comment"],
-                    )
-                except TaskerError as exc:
+
+                def on_form(exc: TaskerError) -> bool:
                     if not set(exc.fields) & set(form.fields):
-                        report_tasker_error(self, request, f"Not {done}", exc)
-                        return self._step_page(step)
+                        return False
                     add_tasker_error(form, exc)
-                else:
-                    self.message_user(
-                        request,
-                        f"Step '{step.name}' of task {step.task_id} {done}.",
-                        messages.SUCCESS,
-                    )
-                    return self._step_page(step)
+                    return True
+
+                outcome = self.submit(  # type: ignore[attr-defined]
+                    request,
+                    lambda actor: service(
+                        step=step, actor=actor, comment=form.cleaned_data["comment"]
+                    ),
+                    failed=f"Not {done}",
+                    done=f"Step '{step.name}' of task {step.task_id} {done}.",
+                    on_form=on_form,
+                )
+                if outcome.shown:
+                    return None
         else:
             form = DecisionForm()
         request_data = step.approval_request or {}

@@ -2,35 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
 from django.db.models import Count, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from namespaces.permissions import authorize
 from namespaces.roles import Action
-from tasker_project.core.actors import Actor
-from tasker_project.core.errors import TaskerError
-from workflows.admin.common import (
+from namespaces.scoping import may
+from tasker_project.admin_kit.display import pretty_json
+from tasker_project.admin_kit.object_views import (
+    Notice,
+    ObjectViewsMixin,
+    Outcome,
+    object_view,
+)
+from tasker_project.admin_kit.scoped import (
     NamespaceFilter,
     ReadOnlyAdminMixin,
-    ReadOnlyInline,
     ScopedAdminMixin,
-    admin_link,
-    may,
-    namespace_ids,
-    pretty_json,
 )
+from tasker_project.core.errors import TaskerError
+from workflows.admin.common import ReadOnlyInline, admin_link
 from workflows.admin.forms import StartOptionsForm, add_start_error
-from workflows.models import StepTemplate, WorkflowDefinition
+from workflows.models import StepTemplate, Task, WorkflowDefinition
 from workflows.schema_forms import SchemaForm, build_schema_form
 from workflows.services import task_start
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class DefinitionTotals(TypedDict):
+    """What :meth:`WorkflowDefinitionAdmin.get_queryset` annotates on each version."""
+
+    step_total: int
+    task_total: int
+
 
 # The HTML prefix of the generated context fields ("context-payment_id"), so
 # a property called "reason" cannot collide with the start reason.
@@ -86,7 +98,6 @@ class StepTemplateInline(ReadOnlyInline):
         "depends_on_display",
         "retry_policy_display",
         "timeout_seconds",
-        "skippable",
         "handler_config_display",
     )
     readonly_fields = fields
@@ -107,7 +118,7 @@ class StepTemplateInline(ReadOnlyInline):
 
 
 @admin.register(WorkflowDefinition)
-class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkflowDefinitionAdmin(ObjectViewsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Definitions are synced from YAML (``sync_workflows``), so they are read-only.
 
     From here staff read the DAG and start tasks of a version.
@@ -188,37 +199,14 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
             )
         )
 
-    def get_urls(self) -> list:
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path(
-                "<path:object_id>/start/",
-                self.admin_site.admin_view(self.start_view),
-                name="{}_{}_start".format(*info),
-            ),
-            *super().get_urls(),
-        ]
-
     def has_start_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Return whether the user may start tasks (of ``obj``'s namespace)."""
-        if obj is not None:
-            return may(request, obj.namespace_id, Action.START)
-        return request.user.is_superuser or bool(namespace_ids(request, Action.START))
+        return self.may_act(request, Action.START, obj)
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        definition = self.get_object(request, unquote(object_id))
-        extra_context = {
-            **(extra_context or {}),
-            "can_start": definition is not None
-            and self.has_start_permission(request, definition),
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
+    def change_context(
+        self, request: HttpRequest, definition: WorkflowDefinition
+    ) -> dict[str, Any]:
+        return {"can_start": self.has_start_permission(request, definition)}
 
     def get_list_display(self, request: HttpRequest) -> Any:
         """Offer "Start a task" only on versions the user may start."""
@@ -237,11 +225,15 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
     # ---- list columns and read-only fields -------------------------------
 
     @admin.display(description="steps", ordering="step_total")
-    def step_count(self, obj: WorkflowDefinition) -> int:
+    def step_count(
+        self, obj: WithAnnotations[WorkflowDefinition, DefinitionTotals]
+    ) -> int:
         return obj.step_total
 
     @admin.display(description="tasks", ordering="task_total")
-    def task_count(self, obj: WorkflowDefinition) -> SafeString:
+    def task_count(
+        self, obj: WithAnnotations[WorkflowDefinition, DefinitionTotals]
+    ) -> SafeString:
         return format_html(
             '<a href="{}?definition__id__exact={}">{}</a>',
             reverse("admin:workflows_task_changelist"),
@@ -265,7 +257,10 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         return "default version" if obj.is_default else "active (not the default)"
 
     @admin.display(description="tasks")
-    def tasks_link(self, obj: WorkflowDefinition) -> SafeString:
+    def tasks_link(
+        self, obj: WithAnnotations[WorkflowDefinition, DefinitionTotals]
+    ) -> SafeString:
+        # The change page's object comes from get_queryset, so it is annotated.
         return self.task_count(obj)
 
     @admin.display(description="steps by depth")
@@ -287,18 +282,21 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 
     # ---- "Start a task" --------------------------------------------------
 
-    def start_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    @object_view(
+        "start",
+        role=Action.START,
+        refusal="start tasks",
+        audit_target=lambda definition: f"workflow {definition}",
+    )
+    def start_view(
+        self, request: HttpRequest, definition: WorkflowDefinition
+    ) -> HttpResponse:
         """Show the form generated from the context schema; start on POST.
 
         Only operators of the namespace get the form; anyone else who can see
         the definition is sent back to it with a message (a POST is also
-        checked, and audited, by :func:`authorize`).
+        checked, and audited, by :func:`~namespaces.permissions.authorize`).
         """
-        definition = self.get_object(request, unquote(object_id))
-        if definition is None:
-            raise Http404(f"no workflow definition {object_id!r}")
-        if not self.has_start_permission(request, definition):
-            return self._refuse_start(request, definition)
         form_class = build_schema_form(
             definition.context_schema, definition.example_context
         )
@@ -306,11 +304,9 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
             form = form_class(request.POST, prefix=CONTEXT_PREFIX)
             options = StartOptionsForm(request.POST)
             if form.is_valid() and options.is_valid():
-                task = self._start(request, definition, form, options)
+                task = self._start(request, definition, form, options).result
                 if task is not None:
-                    return HttpResponseRedirect(
-                        reverse("admin:workflows_task_change", args=[quote(task.pk)])
-                    )
+                    return self.object_page(task)
         else:
             form = form_class(prefix=CONTEXT_PREFIX)
             options = StartOptionsForm()
@@ -344,62 +340,43 @@ class WorkflowDefinitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelA
             request, "admin/workflows/workflowdefinition/start_task.html", context
         )
 
-    def _refuse_start(
-        self, request: HttpRequest, definition: WorkflowDefinition
-    ) -> HttpResponseRedirect:
-        message = (
-            f"You may not start tasks in namespace {definition.namespace} "
-            "(needs role operator)."
-        )
-        if request.method == "POST":
-            try:
-                authorize(
-                    actor=Actor.of(request.user),
-                    namespace=definition.namespace,
-                    action=Action.START,
-                    target=f"workflow {definition}",
-                )
-            except TaskerError as exc:
-                message = exc.message
-        self.message_user(request, message, messages.ERROR)
-        return HttpResponseRedirect(
-            reverse(
-                "admin:workflows_workflowdefinition_change",
-                args=[quote(definition.pk)],
-            )
-        )
-
     def _start(
         self,
         request: HttpRequest,
         definition: WorkflowDefinition,
         form: SchemaForm,
         options: StartOptionsForm,
-    ) -> Any:
-        try:
-            task = task_start(
+    ) -> Outcome[Task]:
+        def on_form(exc: TaskerError) -> bool:
+            add_start_error(form, options, exc)
+            return True
+
+        def started(task: Task) -> Notice:
+            if getattr(task, "was_created", True):
+                return f"Started task {task.pk}."
+            key = options.cleaned_data["idempotency_key"]
+            return (
+                f"Idempotency key {key!r} was already used with this input: "
+                "showing the task it started.",
+                messages.INFO,
+            )
+
+        return self.submit(
+            request,
+            lambda actor: task_start(
                 namespace=definition.namespace,
                 workflow=definition.name,
                 version=definition.version,
                 context=form.assemble_context(),
-                actor=Actor.of(request.user),
+                actor=actor,
                 reason=options.cleaned_data["reason"],
                 idempotency_key=options.cleaned_data["idempotency_key"],
                 source_system="admin",
-            )
-        except TaskerError as exc:
-            add_start_error(form, options, exc)
-            return None
-        if getattr(task, "was_created", True):
-            self.message_user(request, f"Started task {task.pk}.", messages.SUCCESS)
-        else:
-            self.message_user(
-                request,
-                f"Idempotency key {options.cleaned_data['idempotency_key']!r} was "
-                f"already used with this input: showing the task it started.",
-                messages.INFO,
-            )
-        return task
+            ),
+            failed="Not started",
+            done=started,
+            on_form=on_form,
+        )
 
 
 @admin.register(StepTemplate)

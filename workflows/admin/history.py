@@ -5,14 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.safestring import SafeString
 
-from workflows.admin.common import (
+from tasker_project.admin_kit.redaction import redacted_json, redacted_text
+from tasker_project.admin_kit.scoped import (
     NamespaceFilter,
     ReadOnlyAdminMixin,
     ScopedAdminMixin,
-    admin_link,
-    redacted_json,
-    redacted_text,
 )
+from workflows.admin.common import admin_link
 from workflows.models import StepEdge, StepTransition, Task, TaskTransition
 
 

@@ -4,32 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
+from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
 
 from namespaces.roles import Action
-from tasker_project.core.actors import Actor
+from namespaces.scoping import may
+from tasker_project.admin_kit.object_views import ObjectViewsMixin, object_view
+from tasker_project.admin_kit.redaction import (
+    redacted_json,
+    redacted_text,
+    request_redactor,
+)
+from tasker_project.admin_kit.scoped import NamespaceFilter, ReadOnlyAdminMixin
 from tasker_project.core.errors import NotFound, PermissionDenied, TaskerError
 from workflows.admin.approvals import MyApprovalsFilter, StepApprovalMixin
 from workflows.admin.common import (
-    NamespaceFilter,
-    ReadOnlyAdminMixin,
     ReadOnlyInline,
-    ScopedAdminMixin,
     admin_link,
-    may,
-    namespace_ids,
-    redacted_json,
-    redacted_text,
-    report_tasker_error,
-    request_redactor,
     status_badge,
 )
 from workflows.admin.forms import ResolveStepForm, add_tasker_error
@@ -78,7 +73,7 @@ class StepTransitionInline(ReadOnlyInline):
 class StepAdmin(
     MyApprovalsLinkMixin,
     StepApprovalMixin,
-    ScopedAdminMixin,
+    ObjectViewsMixin,
     ReadOnlyAdminMixin,
     admin.ModelAdmin,
 ):
@@ -201,93 +196,29 @@ class StepAdmin(
             fieldsets.insert(1, self.approval_fieldset)
         return fieldsets
 
-    def get_urls(self) -> list:
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path(
-                "<path:object_id>/resolve/",
-                self.admin_site.admin_view(self.resolve_view),
-                name="{}_{}_resolve".format(*info),
-            ),
-            path(
-                "<path:object_id>/retry/",
-                self.admin_site.admin_view(self.retry_view),
-                name="{}_{}_retry".format(*info),
-            ),
-            path(
-                "<path:object_id>/approve/",
-                self.admin_site.admin_view(self.approve_view),
-                name="{}_{}_approve".format(*info),
-            ),
-            path(
-                "<path:object_id>/reject/",
-                self.admin_site.admin_view(self.reject_view),
-                name="{}_{}_reject".format(*info),
-            ),
-            *super().get_urls(),
-        ]
-
     def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Return whether the user may retry steps (of ``obj``'s namespace)."""
-        if obj is not None:
-            return may(request, obj.task.namespace_id, Action.RETRY)
-        return request.user.is_superuser or bool(namespace_ids(request, Action.RETRY))
+        return self.may_act(request, Action.RETRY, obj)
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        step = self.get_object(request, unquote(object_id))
-        extra: dict[str, Any] = {}
-        if step is not None:
-            namespace_id = step.task.namespace_id
-            waiting = step.status == StepStatus.WAITING_FOR_APPROVAL
-            approver = may(request, namespace_id, Action.APPROVE)
-            own = step.task.initiator_id == request.user.pk
-            extra = {
-                "auto_refresh": step.status not in STEP_TERMINAL
-                and not waiting
-                and step.task.status in RUNNING,
-                "can_retry": step.status == StepStatus.FAILED
-                and may(request, namespace_id, Action.RETRY),
-                "can_resolve": step.status in RESOLVABLE
-                and may(request, namespace_id, Action.RESOLVE),
-                "can_decide": waiting and approver and not own,
-                "own_request": waiting and approver and own,
-                "children": child_tasks(request, step)
-                if step.template.kind == StepKind.SUBWORKFLOW
-                else [],
-            }
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **extra}
-        )
-
-    def _get_step(self, request: HttpRequest, object_id: str) -> Step:
-        step = self.get_object(request, unquote(object_id))
-        if step is None:
-            raise Http404(f"no step {object_id!r}")
-        return step
-
-    def _step_page(self, step: Step) -> HttpResponseRedirect:
-        return HttpResponseRedirect(
-            reverse("admin:workflows_step_change", args=[quote(step.pk)])
-        )
-
-    def _refuse(
-        self, request: HttpRequest, step: Step, action: str, what: str
-    ) -> HttpResponseRedirect:
-        """Send a user without the role back to the step page with why."""
-        namespace = step.task.namespace
-        needed = "approver" if action == Action.APPROVE else "operator"
-        self.message_user(
-            request,
-            f"You may not {what} in namespace {namespace} (needs role {needed}).",
-            messages.ERROR,
-        )
-        return self._step_page(step)
+    def change_context(self, request: HttpRequest, step: Step) -> dict[str, Any]:
+        namespace_id = step.task.namespace_id
+        waiting = step.status == StepStatus.WAITING_FOR_APPROVAL
+        approver = may(request, namespace_id, Action.APPROVE)
+        own = step.task.initiator_id == request.user.pk
+        return {
+            "auto_refresh": step.status not in STEP_TERMINAL
+            and not waiting
+            and step.task.status in RUNNING,
+            "can_retry": step.status == StepStatus.FAILED
+            and may(request, namespace_id, Action.RETRY),
+            "can_resolve": step.status in RESOLVABLE
+            and may(request, namespace_id, Action.RESOLVE),
+            "can_decide": waiting and approver and not own,
+            "own_request": waiting and approver and own,
+            "children": child_tasks(request, step)
+            if step.template.kind == StepKind.SUBWORKFLOW
+            else [],
+        }
 
     # ---- columns and read-only fields ------------------------------------
 
@@ -369,56 +300,50 @@ class StepAdmin(
 
     def _retry(self, request: HttpRequest, step: Step) -> None:
         label = f"Step '{step.name}' of task {step.task_id}"
-        try:
-            step_retry(
-                step=step, actor=Actor.of(request.user), reason="retried in admin"
-            )
-        except TaskerError as exc:
-            report_tasker_error(self, request, f"{label} not retried", exc)
-            return
-        self.message_user(request, f"{label} re-enqueued.", messages.SUCCESS)
+        self.submit(
+            request,
+            lambda actor: step_retry(step=step, actor=actor, reason="retried in admin"),
+            failed=f"{label} not retried",
+            done=f"{label} re-enqueued.",
+        )
 
-    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Retry one step from its page (POST only), then show the page again."""
-        return require_POST(self._retry_view)(request, object_id)
+    @object_view("retry", post_only=True)
+    def retry_view(self, request: HttpRequest, step: Step) -> None:
+        """Retry one step from its page, then show the page again.
 
-    def _retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        # step_retry checks the role, audits a refusal and it becomes a message.
-        step = self._get_step(request, object_id)
+        step_retry checks the role, audits a refusal and it becomes a message.
+        """
         self._retry(request, step)
-        return self._step_page(step)
 
     # ---- resolving by hand -----------------------------------------------
 
-    def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    @object_view("resolve", role=Action.RESOLVE, refusal="resolve steps")
+    def resolve_view(self, request: HttpRequest, step: Step) -> HttpResponse | None:
         """Show the resolve form; on POST resolve the step with the given results."""
-        step = self._get_step(request, object_id)
-        if request.method != "POST" and not may(
-            request, step.task.namespace_id, Action.RESOLVE
-        ):
-            return self._refuse(request, step, Action.RESOLVE, "resolve steps")
         if request.method == "POST":
             form = ResolveStepForm(request.POST)
             if form.is_valid():
-                try:
-                    step_resolve(
+
+                def on_form(exc: TaskerError) -> bool:
+                    if isinstance(exc, PermissionDenied | NotFound):
+                        return False
+                    add_tasker_error(form, exc)
+                    return True
+
+                outcome = self.submit(
+                    request,
+                    lambda actor: step_resolve(
                         step=step,
-                        actor=Actor.of(request.user),
+                        actor=actor,
                         results=form.cleaned_data["results"],
                         reason=form.cleaned_data["reason"],
-                    )
-                except (PermissionDenied, NotFound) as exc:
-                    report_tasker_error(self, request, "Not resolved", exc)
-                    return self._step_page(step)
-                except TaskerError as exc:
-                    add_tasker_error(form, exc)
-                else:
-                    self.message_user(
-                        request,
-                        f"Step '{step.name}' resolved manually.",
-                        messages.SUCCESS,
-                    )
-                    return self._step_page(step)
+                    ),
+                    failed="Not resolved",
+                    done=f"Step '{step.name}' resolved manually.",
+                    on_form=on_form,
+                )
+                if outcome.shown:
+                    return None
         else:
             form = ResolveStepForm()
         context = {

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
+from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import path, reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
 
 from namespaces.roles import Action
-from tasker_project.core.actors import Actor
-from tasker_project.core.errors import TaskerError
+from namespaces.scoping import may, namespace_ids
+from tasker_project.admin_kit.object_views import ObjectViewsMixin, object_view
+from tasker_project.admin_kit.redaction import redacted_json, redacted_text
+from tasker_project.admin_kit.scoped import NamespaceFilter, ReadOnlyAdminMixin
 from workflows.admin.common import (
-    NamespaceFilter,
-    ReadOnlyAdminMixin,
     ReadOnlyInline,
-    ScopedAdminMixin,
     WorkflowNameFilter,
     admin_link,
-    may,
-    namespace_ids,
-    redacted_json,
-    redacted_text,
-    report_tasker_error,
     status_badge,
     visible_link,
 )
@@ -35,6 +27,17 @@ from workflows.engine.states import STEP_SATISFIED, StepStatus, TaskStatus
 from workflows.models import Step, Task, TaskTransition
 from workflows.selectors import approvals_for
 from workflows.services import task_cancel
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class TaskProgress(TypedDict):
+    """What :meth:`TaskAdmin.get_queryset` annotates on each task."""
+
+    step_total: int
+    step_done: int
+
 
 CANCELLABLE = frozenset({TaskStatus.PENDING, TaskStatus.IN_PROGRESS, TaskStatus.FAILED})
 # While a task is in one of these, the engine moves it on by itself: worth
@@ -148,7 +151,7 @@ class TaskTransitionInline(ReadOnlyInline):
 
 @admin.register(Task)
 class TaskAdmin(
-    MyApprovalsLinkMixin, ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    MyApprovalsLinkMixin, ObjectViewsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 ):
     """Tasks are changed only by the engine and the services, never by a form."""
 
@@ -244,43 +247,18 @@ class TaskAdmin(
             )
         )
 
-    def get_urls(self) -> list:
-        info = self.opts.app_label, self.opts.model_name
-        return [
-            path(
-                "<path:object_id>/cancel/",
-                self.admin_site.admin_view(self.cancel_view),
-                name="{}_{}_cancel".format(*info),
-            ),
-            *super().get_urls(),
-        ]
-
     def has_operate_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Return whether the user may cancel tasks (of ``obj``'s namespace)."""
-        if obj is not None:
-            return may(request, obj.namespace_id, Action.CANCEL)
-        return request.user.is_superuser or bool(namespace_ids(request, Action.CANCEL))
+        return self.may_act(request, Action.CANCEL, obj)
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        task = self.get_object(request, unquote(object_id))
-        extra = {}
-        if task is not None:
-            extra = {
-                "auto_refresh": task.status in RUNNING,
-                "can_cancel": task.status in CANCELLABLE
-                and self.has_operate_permission(request, task),
-                "parent": self._parent(request, task),
-                "waiting_steps": self._waiting_steps(request, task),
-            }
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), **extra}
-        )
+    def change_context(self, request: HttpRequest, task: Task) -> dict[str, Any]:
+        return {
+            "auto_refresh": task.status in RUNNING,
+            "can_cancel": task.status in CANCELLABLE
+            and self.has_operate_permission(request, task),
+            "parent": self._parent(request, task),
+            "waiting_steps": self._waiting_steps(request, task),
+        }
 
     def _parent(self, request: HttpRequest, task: Task) -> dict[str, Any] | None:
         """Return the step and task that started ``task`` (links only if visible)."""
@@ -328,7 +306,7 @@ class TaskAdmin(
         return status_badge(obj.status)
 
     @admin.display(description="steps done")
-    def progress(self, obj: Task) -> str:
+    def progress(self, obj: WithAnnotations[Task, TaskProgress]) -> str:
         return f"{obj.step_done}/{obj.step_total}"
 
     @admin.display(description="workflow version")
@@ -351,28 +329,21 @@ class TaskAdmin(
         for task in queryset:
             self._cancel(request, task)
 
-    def _cancel(self, request: HttpRequest, task: Task) -> bool:
-        try:
-            task_cancel(
-                task=task, actor=Actor.of(request.user), reason="cancelled in admin"
-            )
-        except TaskerError as exc:
-            report_tasker_error(self, request, f"Task {task.pk} not cancelled", exc)
-            return False
-        self.message_user(request, f"Task {task.pk} cancelled.", messages.SUCCESS)
-        return True
-
-    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Cancel one task from its page (POST only), then show the page again."""
-        return require_POST(self._cancel_view)(request, object_id)
-
-    def _cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        # No role check here: task_cancel checks it, audits a refusal, and the
-        # refusal is shown as a message.
-        task = self.get_object(request, unquote(object_id))
-        if task is None:
-            raise Http404(f"no task {object_id!r}")
-        self._cancel(request, task)
-        return HttpResponseRedirect(
-            reverse("admin:workflows_task_change", args=[quote(task.pk)])
+    def _cancel(self, request: HttpRequest, task: Task) -> None:
+        self.submit(
+            request,
+            lambda actor: task_cancel(
+                task=task, actor=actor, reason="cancelled in admin"
+            ),
+            failed=f"Task {task.pk} not cancelled",
+            done=f"Task {task.pk} cancelled.",
         )
+
+    @object_view("cancel", post_only=True)
+    def cancel_view(self, request: HttpRequest, task: Task) -> None:
+        """Cancel one task from its page, then show the page again.
+
+        No role check here: task_cancel checks it, audits a refusal, and the
+        refusal is shown as a message.
+        """
+        self._cancel(request, task)
