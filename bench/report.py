@@ -256,7 +256,9 @@ def write_report(r: dict[str, Any]) -> None:
         "```",
         "",
         "The run recreates the database `tasker_bench` and uses Redis databases "
-        "13 and 14. See `bench/run.py` for what each measure does.",
+        "13 and 14. `bench/run.py` runs the measures in order; each is defined "
+        "in the module it imports (`bench/cases.py`, `bench/in_process.py`, "
+        "`bench/growth.py`, `bench/api_load.py`).",
         "",
     ]
     notes = ROOT / "bench" / "NOTES.md"

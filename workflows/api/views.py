@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -23,7 +23,7 @@ from tasker_project.core.errors import NotFound, TaskerError
 from tasker_project.throttling import ScopedRateThrottle
 from workflows import selectors, services
 from workflows.api import serializers as s
-from workflows.models import Step
+from workflows.models import Step, Task
 
 ERRORS = {
     code: OpenApiResponse(s.ErrorSerializer, description=text)
@@ -209,7 +209,11 @@ class TaskListView(ApiView):
         filters.pop("page_size", None)  # the paginator reads it
         queryset = selectors.task_summary_list(user=request.user, **filters)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        # Never None: CursorPagination returns None only without a page size,
+        # and TaskCursorPagination always has one (50, or the valid ?page_size).
+        page = cast(
+            "list[Task]", paginator.paginate_queryset(queryset, request, view=self)
+        )
         context = {
             **serializer_context(request),
             "step_counts": selectors.step_counts(tasks=page),
