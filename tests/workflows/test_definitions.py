@@ -236,6 +236,15 @@ def test_unknown_keys_are_refused_at_every_level(tmp_path):
     assert all(p.startswith(f"{path}: workflow defs.flow@1.0.0") for p in problems)
 
 
+def test_skippable_is_no_longer_a_step_key(tmp_path):
+    """``skippable`` was stored and never read; a file that sets it is told so."""
+    raw = spec_dict()
+    raw["steps"][0]["skippable"] = True
+    path = write(tmp_path, "skippable.yaml", raw)
+    (problem,) = problems_of(path)
+    assert "step 'fetch'" in problem and "unknown key 'skippable'" in problem
+
+
 def test_example_context_must_match_the_schema(tmp_path):
     """An example the schema refuses is reported with the file and its path."""
     raw = spec_dict(example_context={"order_id": 7, "items": [{"sku": 1}]})

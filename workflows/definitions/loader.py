@@ -50,7 +50,6 @@ STEP_KEYS = {
     "retry_limit",
     "backoff",
     "timeout_seconds",
-    "skippable",
     "handler_config",
 }
 DEFAULT_APPROVAL_HANDLER = "workflows.builtin_handlers.RequireApproval"
@@ -79,7 +78,6 @@ class StepSpec:
     backoff_max_seconds: float = 300.0
     backoff_jitter: bool = True
     timeout_seconds: int = 300
-    skippable: bool = False
     handler_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -233,7 +231,7 @@ def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
     version = raw.get("version")
     if "version" in raw:
         try:
-            parts = parse_semver(version)
+            parts = parse_semver(str(version))
         except ValueError as exc:
             problems.add(str(exc))
         else:
@@ -282,9 +280,9 @@ def parse_spec(raw: Any, *, source: str) -> WorkflowSpec:
         raise DefinitionError(problems.items)
     return WorkflowSpec(
         source=source,
-        namespace=namespace,
-        name=name,
-        version=version,
+        namespace=str(namespace),
+        name=str(name),
+        version=str(version),
         description=str(raw.get("description") or "").strip(),
         context_schema=schema,
         example_context=example,
@@ -437,9 +435,8 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
             )
         if not isinstance(jitter, bool):
             problems.add("'backoff.jitter' must be true or false", name)
-    for flag in ("retryable", "skippable"):
-        if flag in raw and not isinstance(raw[flag], bool):
-            problems.add(f"'{flag}' must be true or false", name)
+    if "retryable" in raw and not isinstance(raw["retryable"], bool):
+        problems.add("'retryable' must be true or false", name)
     config = raw.get("handler_config", {})
     if not isinstance(config, dict):
         problems.add("'handler_config' must be a mapping", name)
@@ -447,7 +444,7 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
         return None
     return StepSpec(
         name=name,
-        handler=handler,
+        handler=str(handler),
         description=str(raw.get("description") or "").strip(),
         depends_on=tuple(depends_on),
         kind=kind,
@@ -457,7 +454,6 @@ def _parse_step(raw: dict[str, Any], name: str, problems: _Problems) -> StepSpec
         backoff_max_seconds=float(maximum),
         backoff_jitter=jitter,
         timeout_seconds=timeout,
-        skippable=raw.get("skippable", False),
         handler_config=config,
     )
 
@@ -496,7 +492,7 @@ def schema_ref_problems(schema: dict[str, Any]) -> list[str]:
     ``$ref`` would otherwise surface as a crash when the first task starts.
     Remote references are refused: nothing fetches them at run time.
     """
-    root = schema.get("$id") if isinstance(schema.get("$id"), str) else ""
+    root = str(schema["$id"]) if isinstance(schema.get("$id"), str) else ""
     registry = Registry().with_resource(root, DRAFT202012.create_resource(schema))
     registry = registry.crawl()
     problems: list[str] = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db import DataError, IntegrityError, transaction
 
-from audit.services import audit_record
+from audit.trail import audit_record
 from namespaces.models import Namespace
 from namespaces.services import team_roles_ensure
 from tasker_project.core.actors import Actor
@@ -177,7 +177,6 @@ STEP_FIELDS = (
     "backoff_max_seconds",
     "backoff_jitter",
     "timeout_seconds",
-    "skippable",
     "handler_config",
 )
 
@@ -241,7 +240,6 @@ def _create(spec: WorkflowSpec, namespace: Namespace) -> WorkflowDefinition:
             backoff_max_seconds=step.backoff_max_seconds,
             backoff_jitter=step.backoff_jitter,
             timeout_seconds=step.timeout_seconds,
-            skippable=step.skippable,
             handler_config=step.handler_config,
         )
         for position, step in enumerate(spec.steps)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from packaging.version import InvalidVersion, Version
@@ -151,7 +153,8 @@ class WorkflowDefinition(TimeStampedModel):
             "context_schema": self.context_schema,
             "spec_hash": self.spec_hash,
         }
-        changed = sorted(k for k, v in current.items() if stored[k] != v)
+        held: dict[str, Any] = dict(stored)
+        changed = sorted(k for k, v in current.items() if held[k] != v)
         if changed:
             raise ImmutableDefinitionError(
                 f"workflow {self} is used by tasks and cannot change "
@@ -179,7 +182,6 @@ class StepTemplate(models.Model):
     backoff_max_seconds = models.FloatField(default=300.0)
     backoff_jitter = models.BooleanField(default=True)
     timeout_seconds = models.PositiveIntegerField(default=300)
-    skippable = models.BooleanField(default=False)
     handler_config = models.JSONField(default=dict, blank=True)
 
     class Meta:
