@@ -30,7 +30,7 @@ from namespaces.models import Namespace, NamespaceGrant
 from namespaces.roles import Role
 from tasker_project.core.actors import Actor
 from tests.factories import start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.workflows.helpers import run_ready
 from workflows.definitions.loader import parse_spec
 from workflows.definitions.sync import definitions_sync
 from workflows.models import (

@@ -11,7 +11,6 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from namespaces.models import Namespace
-from namespaces.services import membership_grant
 from tasker_project.core.actors import Actor
 from tests.factories import UserFactory
 
@@ -37,15 +36,16 @@ def make_user(synced) -> Callable[..., AbstractBaseUser]:
     def make(
         username: str, roles: dict[str, Iterable[str]] | None = None, **extra: Any
     ) -> AbstractBaseUser:
-        user = UserFactory(username=username, **extra)
+        user = UserFactory(
+            username=username,
+            roles={
+                Namespace.objects.get(slug=slug): names
+                for slug, names in (roles or {}).items()
+            },
+            **extra,
+        )
         user.set_password(PASSWORD)
         user.save()
-        for slug, names in (roles or {}).items():
-            namespace = Namespace.objects.get(slug=slug)
-            for role in names:
-                membership_grant(
-                    namespace=namespace, user=user, role=role, actor=SYSTEM
-                )
         return user
 
     return make

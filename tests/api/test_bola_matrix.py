@@ -24,7 +24,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.api.conftest import PASSWORD, assert_error_body
 from tests.factories import start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.workflows.helpers import run_ready
 from workflows.api import urls as api_urls
 from workflows.models import Step, Task
 

@@ -21,7 +21,7 @@ from namespaces.permissions import (
     user_roles,
 )
 from namespaces.roles import Action, Role, permission_codename, roles_allowing
-from namespaces.services import membership_grant, membership_revoke
+from namespaces.services import membership_revoke
 from tests.api.conftest import SYSTEM
 from tests.factories import UserFactory
 
@@ -48,9 +48,7 @@ def test_roles_match_guardian_for_team_groups_direct_grants_and_other_groups(syn
     that is not a team group all count; a non-role permission does not."""
     testing = Namespace.objects.get(slug="testing")
     crossteam = Namespace.objects.get(slug="crossteam")
-    user = UserFactory(username="gus")
-    membership_grant(namespace=testing, user=user, role="viewer", actor=SYSTEM)
-    membership_grant(namespace=testing, user=user, role="pii_viewer", actor=SYSTEM)
+    user = UserFactory(username="gus", roles={testing: ["viewer", "pii_viewer"]})
     assign_perm(permission_codename(Role.APPROVER), user, crossteam)
     other = Group.objects.create(name="not-a-team")
     other.user_set.add(user)
@@ -78,8 +76,7 @@ def test_roles_match_guardian_for_team_groups_direct_grants_and_other_groups(syn
 
 def test_inactive_users_hold_nothing_and_superusers_hold_everything(synced):
     testing = Namespace.objects.get(slug="testing")
-    idle = UserFactory(username="ida", is_active=False)
-    membership_grant(namespace=testing, user=idle, role="operator", actor=SYSTEM)
+    idle = UserFactory(username="ida", is_active=False, roles={testing: ["operator"]})
     root = UserFactory(username="root", is_superuser=True)
     assert user_roles(idle, testing) == set()
     assert namespace_ids_for(idle, Action.VIEW) == set()
@@ -94,8 +91,7 @@ def test_a_snapshot_reads_the_roles_once_and_the_next_one_afresh(synced):
     """Inside one request the roles are read once; a role revoked in between
     requests is gone for the next request."""
     testing = Namespace.objects.get(slug="testing")
-    user = UserFactory(username="sam")
-    membership_grant(namespace=testing, user=user, role="operator", actor=SYSTEM)
+    user = UserFactory(username="sam", roles={testing: ["operator"]})
     with roles_snapshot(), CaptureQueriesContext(connection) as queries:
         assert user_roles(user, testing) == {"operator"}
         assert namespace_ids_for(user, Action.START) == {testing.pk}

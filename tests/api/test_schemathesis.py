@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.api.conftest import ALL_ROLES_ANYWHERE, PASSWORD
 from tests.api.test_bola_matrix import ENDPOINTS, reverse_route
 from tests.factories import start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.workflows.helpers import run_ready
 from workflows.models import Step
 
 MAX_EXAMPLES = 40

@@ -227,7 +227,7 @@ def test_json_nested_beyond_the_parser_is_a_400(operator):
 
 
 def test_unstorable_results_are_refused_on_resolve(operator):
-    from tests.workflows.test_engine import run_ready
+    from tests.workflows.helpers import run_ready
 
     task = run_ready(start("testing.chain", {"fail": {"first": ["permanent"]}}))
     step = task.steps.get(name="first")

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from audit.models import AuditEvent
 from tests.api.conftest import assert_error_body
 from tests.factories import UserFactory, start
-from tests.workflows.test_engine import run_ready
+from tests.workflows.helpers import run_ready
 from workflows.models import Step, Task
 
 pytestmark = pytest.mark.django_db

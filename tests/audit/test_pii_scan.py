@@ -29,10 +29,9 @@ from audit.models import AuditEvent
 from examples.common.mailer import UNDELIVERABLE_DOMAIN
 from examples.models import Customer, Payment, SupportTicket
 from namespaces.models import Namespace
-from namespaces.services import membership_grant
 from tasker_project.core.actors import Actor
 from tests.conftest import wait_for
-from tests.factories import start, step_of
+from tests.factories import UserFactory, start, step_of
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Step, StepTransition, Task, TaskTransition
 from workflows.services import step_approve, step_resolve
@@ -199,14 +198,14 @@ def test_no_output_without_pii_viewer_holds_the_customers_email_or_name(refund):
 
 def test_the_scan_finds_the_data_where_pii_viewer_may_see_it(refund):
     """A pii_viewer of both teams, a superuser and ``--show-pii`` see it in clear."""
-    pia = get_user_model().objects.create(username="pia", is_staff=True)
-    for slug in ("payments", "customer_success"):
-        membership_grant(
-            namespace=Namespace.objects.get(slug=slug),
-            user=pia,
-            role="pii_viewer",
-            actor=Actor.system_actor("test"),
-        )
+    pia = UserFactory(
+        username="pia",
+        is_staff=True,
+        roles={
+            Namespace.objects.get(slug=slug): ["pii_viewer"]
+            for slug in ("payments", "customer_success")
+        },
+    )
     seen = {where for where, _, body in _outputs_for(pia, refund) if _leaks(body)}
     child = refund["child"]
     assert f"/api/v1/tasks/{child.pk}/" in seen

@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from examples.models import Customer, SentEmail, SupportTicket
-from tests.examples.refund_helpers import (
+from tests.examples.helpers import (
     CUSTOMER_SUCCESS,
     PAYMENTS,
     definition,

@@ -6,7 +6,7 @@ import pytest
 
 from examples.models import GatewayRefund, Payment, PaymentRefund, SentEmail
 from examples.payments.gateway import refund_create
-from tests.examples.refund_helpers import (
+from tests.examples.helpers import (
     PAYMENTS,
     PAYMENTS_V2_0,
     example,

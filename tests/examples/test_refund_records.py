@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 
 from examples.models import Customer, GatewayRefund, Payment, SupportTicket
 from examples.seed import seed_examples
-from tests.examples.refund_helpers import PAYMENTS, example, run_payments
+from tests.examples.helpers import PAYMENTS, example, run_payments
 from tests.worker import ROOT
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from examples.common.faults import FAULTS
 from tasker_project.core.actors import Actor
-from tests.examples.refund_helpers import (
+from tests.examples.helpers import (
     CUSTOMER_SUCCESS,
     PAYMENTS,
     PAYMENTS_V2_0,

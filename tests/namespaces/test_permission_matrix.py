@@ -17,12 +17,11 @@ from namespaces.services import (
     grant_create,
     membership_grant,
     membership_revoke,
-    team_roles_ensure,
 )
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import NotFound, PermissionDenied
-from tests.factories import UserFactory, start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.factories import NamespaceFactory, UserFactory, start, step_of
+from tests.workflows.helpers import run_ready
 from workflows import selectors
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Task
@@ -153,18 +152,10 @@ CELLS = [
 @pytest.mark.django_db
 @pytest.mark.parametrize(("role", "action", "scope"), CELLS)
 def test_permission_matrix(synced, role, action, scope):
-    own = Namespace.objects.get(slug="crossteam")
-    other = Namespace.objects.get(slug="testing")
-    for ns in (own, other):
-        team_roles_ensure(namespace=ns)
-    user = UserFactory(username="member")
-    if role != "none":
-        membership_grant(
-            namespace=own if scope == "own" else other,
-            user=user,
-            role=role,
-            actor=SYSTEM,
-        )
+    own = NamespaceFactory(slug="crossteam")
+    other = NamespaceFactory(slug="testing")
+    roles = {own if scope == "own" else other: [role]} if role != "none" else {}
+    user = UserFactory(username="member", roles=roles)
     act = _act(action, Actor.of(user), own)
     denials_before = AuditEvent.objects.filter(action="permission.denied").count()
 
@@ -185,10 +176,8 @@ def test_permission_matrix(synced, role, action, scope):
 
 @pytest.mark.django_db
 def test_revoked_role_takes_effect_on_the_next_call(synced):
-    own = Namespace.objects.get(slug="crossteam")
-    team_roles_ensure(namespace=own)
-    user = UserFactory(username="member")
-    membership_grant(namespace=own, user=user, role="operator", actor=SYSTEM)
+    own = NamespaceFactory(slug="crossteam")
+    user = UserFactory(username="member", roles={own: ["operator"]})
     start("crossteam.parent", {"start": 1}, actor=Actor.of(user))
     membership_revoke(namespace=own, user=user, role="operator", actor=SYSTEM)
     with pytest.raises(NotFound):

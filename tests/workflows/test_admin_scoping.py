@@ -22,7 +22,7 @@ from namespaces.permissions import user_roles
 from namespaces.services import grant_create, membership_grant, team_roles_ensure
 from tasker_project.core.actors import Actor
 from tests.factories import UserFactory, start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.workflows.helpers import run_ready
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Step, Task, WorkflowDefinition
 

@@ -1,19 +1,18 @@
 """Approval steps, subworkflow steps and cross-namespace grants, in-process.
 
-The executor is driven by hand (see test_engine.py for why); the real-worker
-cross-team refund lives in tests/examples/test_worker_refunds.py.
+The executor is driven by hand (see tests/workflows/helpers.py for why); the
+real-worker cross-team refund lives in tests/examples/test_worker_refunds.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from namespaces.models import Namespace
-from namespaces.services import grant_create, membership_grant, team_roles_ensure
+from namespaces.services import grant_create
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import PermissionDenied, TaskerError
-from tests.factories import UserFactory, start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.factories import NamespaceFactory, UserFactory, start, step_of
+from tests.workflows.helpers import run_ready
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Task
 from workflows.services import step_approve, step_reject, step_retry, task_cancel
@@ -23,11 +22,7 @@ SYSTEM = Actor.system_actor("test")
 
 @pytest.fixture
 def teams(synced):
-    crossteam = Namespace.objects.get(slug="crossteam")
-    testing = Namespace.objects.get(slug="testing")
-    for ns in (crossteam, testing):
-        team_roles_ensure(namespace=ns)
-    return crossteam, testing
+    return NamespaceFactory(slug="crossteam"), NamespaceFactory(slug="testing")
 
 
 @pytest.fixture
@@ -40,10 +35,8 @@ def granted(teams):
 @pytest.fixture
 def people(teams):
     crossteam, _ = teams
-    alice = UserFactory(username="alice")
-    carol = UserFactory(username="carol")
-    for user, role in ((alice, "operator"), (carol, "operator"), (carol, "approver")):
-        membership_grant(namespace=crossteam, user=user, role=role, actor=SYSTEM)
+    alice = UserFactory(username="alice", roles={crossteam: ["operator"]})
+    carol = UserFactory(username="carol", roles={crossteam: ["operator", "approver"]})
     return alice, carol
 
 

@@ -21,13 +21,12 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from audit.models import AuditEvent
-from namespaces.models import Namespace
 from namespaces.permissions import user_roles
-from namespaces.services import grant_create, membership_grant, team_roles_ensure
+from namespaces.services import grant_create, membership_grant
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import PermissionDenied
-from tests.factories import UserFactory, start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.factories import NamespaceFactory, UserFactory, start, step_of
+from tests.workflows.helpers import run_ready
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Step, StepTransition, Task
 from workflows.services import step_approve, step_reject, step_resolve, step_retry
@@ -39,16 +38,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def people(synced):
     """alice starts tasks (operator); carol is operator and approver; root is root."""
-    crossteam = Namespace.objects.get(slug="crossteam")
-    testing = Namespace.objects.get(slug="testing")
-    for namespace in (crossteam, testing):
-        team_roles_ensure(namespace=namespace)
+    crossteam = NamespaceFactory(slug="crossteam")
+    testing = NamespaceFactory(slug="testing")
     grant_create(source=crossteam, target=testing, workflow="chain", actor=SYSTEM)
-    alice = UserFactory(username="alice", is_staff=True)
-    carol = UserFactory(username="carol", is_staff=True)
+    alice = UserFactory(
+        username="alice", is_staff=True, roles={crossteam: ["operator"]}
+    )
+    carol = UserFactory(
+        username="carol", is_staff=True, roles={crossteam: ["operator", "approver"]}
+    )
     root = UserFactory(username="root", is_staff=True, is_superuser=True)
-    for user, role in ((alice, "operator"), (carol, "operator"), (carol, "approver")):
-        membership_grant(namespace=crossteam, user=user, role=role, actor=SYSTEM)
     return {"alice": alice, "carol": carol, "root": root}
 
 
@@ -264,14 +263,11 @@ class TestTheEdges:
 class TestSelfGrants:
     @pytest.fixture
     def maintainers(self, synced):
-        payments = Namespace.objects.get(slug="payments")
-        team_roles_ensure(namespace=payments)
-        pam = UserFactory(username="pam", is_staff=True)
-        max_ = UserFactory(username="max", is_staff=True)
-        for user in (pam, max_):
-            membership_grant(
-                namespace=payments, user=user, role="maintainer", actor=SYSTEM
-            )
+        payments = NamespaceFactory(slug="payments")
+        pam, max_ = (
+            UserFactory(username=name, is_staff=True, roles={payments: ["maintainer"]})
+            for name in ("pam", "max")
+        )
         return payments, pam, max_
 
     @pytest.mark.parametrize("role", ["approver", "pii_viewer"])

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
-from namespaces.models import Namespace
-from namespaces.services import membership_grant, team_roles_ensure
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import ContextValidationError, NotFound, TaskerError
-from tests.factories import UserFactory, step_of
+from tests.factories import NamespaceFactory, UserFactory, step_of
 from workflows.engine.executor import execute_step
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import Step, StepEdge, StepTransition, Task, TaskTransition
@@ -113,10 +111,8 @@ def test_empty_and_oversized_batches_are_refused(synced):
 
 @pytest.mark.django_db
 def test_a_user_needs_the_start_role_and_another_team_is_not_found(synced):
-    testing = Namespace.objects.get(slug="testing")
-    team_roles_ensure(namespace=testing)
-    viewer, stranger = UserFactory(), UserFactory()
-    membership_grant(namespace=testing, user=viewer, role="viewer", actor=SYSTEM)
+    testing = NamespaceFactory(slug="testing")
+    viewer, stranger = UserFactory(roles={testing: ["viewer"]}), UserFactory()
     with pytest.raises(TaskerError) as refused:
         task_start_many(
             namespace="testing",

@@ -10,7 +10,7 @@ import yaml
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import DefinitionDeprecated
 from tests.factories import start, step_of
-from tests.workflows.test_engine import run_ready
+from tests.workflows.helpers import run_ready
 from workflows.definitions.loader import load_paths
 from workflows.definitions.sync import definitions_sync
 from workflows.engine.executor import execute_step

@@ -1,8 +1,9 @@
-"""The sweeper survives a poisoned row, has its own queue, and never expires.
+"""The sweeper recovers lost messages, due retries and expired leases.
 
-One step whose handling raises must not stop the sweep for every other
-task; a backlog of steps must not starve the sweeper; a worker whose clock
-runs ahead of beat must still run sweeps.
+It survives a poisoned row, has its own queue, and never expires: one step
+whose handling raises must not stop the sweep for every other task; a
+backlog of steps must not starve the sweeper; a worker whose clock runs
+ahead of beat must still run sweeps.
 """
 
 from __future__ import annotations
@@ -15,16 +16,51 @@ from django.db.models import QuerySet
 from django.test import override_settings
 from django.utils import timezone
 
-from namespaces.models import Namespace
-from namespaces.services import grant_create, team_roles_ensure
+from namespaces.services import grant_create
 from tasker_project.celery import app
 from tasker_project.core.actors import Actor
 from tests.conftest import wait_for
-from tests.factories import start, step_of
-from workflows.engine.executor import execute_step
+from tests.factories import NamespaceFactory, start, step_of
+from tests.workflows.helpers import make_due
+from workflows.engine.executor import claim_step, execute_step
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.engine.sweeper import sweep
 from workflows.models import Step, StepTemplate, StepTransition, Task
+
+
+@pytest.mark.django_db
+class TestSweeper:
+    def test_lost_message_of_enqueued_step_is_republished(self, synced, settings):
+        task = start("testing.chain", {"start": 1})
+        Step.objects.filter(task=task).update(
+            enqueued_at=timezone.now() - timedelta(minutes=10)
+        )
+        report = sweep()
+        assert report.republished == 1
+        # Republishing moves no state; a second sweep right away finds nothing.
+        assert sweep().republished == 0
+
+    def test_due_retry_is_enqueued(self, synced):
+        task = start("testing.chain", {"start": 1, "fail": {"first": ["retry"]}})
+        execute_step(step_of(task, "first").pk)
+        assert sweep().retries_enqueued == 0
+        make_due(task)
+        assert sweep().retries_enqueued == 1
+        assert step_of(task, "first").status == StepStatus.ENQUEUED
+
+    def test_expired_lease_on_last_attempt_fails_the_step(self, synced):
+        task = start("testing.chain", {"start": 1})
+        Step.objects.filter(task=task, name="first").update(max_attempts=1)
+        claim_step(step_of(task, "first").pk)
+        Step.objects.filter(task=task, name="first").update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        assert sweep().leases_expired == 1
+        first = step_of(task, "first")
+        assert first.status == StepStatus.FAILED
+        assert first.error["code"] == "lease_expired"
+        task.refresh_from_db()
+        assert task.status == TaskStatus.FAILED
 
 
 def _claimed_with_expired_lease(task: Task, name: str = "first") -> Step:
@@ -71,10 +107,8 @@ class TestPoisonedRows:
         """Two parents whose children ended; one parent's stored request is
         corrupt (outputs not a mapping). The other is still settled."""
 
-        crossteam = Namespace.objects.get(slug="crossteam")
-        testing = Namespace.objects.get(slug="testing")
-        for namespace in (crossteam, testing):
-            team_roles_ensure(namespace=namespace)
+        crossteam = NamespaceFactory(slug="crossteam")
+        testing = NamespaceFactory(slug="testing")
         grant_create(
             source=crossteam,
             target=testing,
