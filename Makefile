@@ -32,9 +32,12 @@ run: seed
 test: venv
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+## Style, the import layers (.importlinter) and types (mypy, pyproject.toml).
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -93,13 +93,13 @@ def seed_refund_records() -> None:
         payments = {}
         for pid, cid, amount, status, checks in FIXED_PAYMENTS:
             payments[pid] = _seed_payment(pid, customers[cid], amount, status, checks)
-        for tid, cid, pid, status, subject in FIXED_TICKETS:
+        for tid, cid, pid, ticket_status, subject in FIXED_TICKETS:
             SupportTicket.objects.get_or_create(
                 ticket_id=tid,
                 defaults={
                     "customer": customers[cid],
                     "payment": payments[pid],
-                    "status": status,
+                    "status": ticket_status,
                     "subject": subject,
                 },
             )

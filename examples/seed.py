@@ -149,7 +149,7 @@ def _generate_orders(
     users: list[WarehouseUser],
     products: list[WarehouseProduct],
 ) -> list[WarehouseOrder]:
-    orders = []
+    orders: list[WarehouseOrder] = []
     for (year, month), count in ORDERS_PER_MONTH.items():
         first = dt.date(year, month, 1)
         days = (dt.date(year + month // 12, month % 12 + 1, 1) - first).days

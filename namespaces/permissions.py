@@ -20,7 +20,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
+from django.db.models.options import Options
 
 from audit.trail import audit_record
 from namespaces.models import (
@@ -67,6 +68,14 @@ def _active_user(user: Any) -> bool:
 
 
 @functools.cache
+def _column(meta: Options[Any], name: str) -> str:
+    """Return the database column of the concrete field ``name`` of ``meta``."""
+    field = meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{meta.label}.{name} is not a concrete field")
+    return str(field.column)
+
+
 def _roles_sql() -> str:
     """Return the query of a user's namespace permissions, direct or via groups.
 
@@ -83,12 +92,12 @@ def _roles_sql() -> str:
     ):
         meta = model._meta
         table = meta.db_table
-        object_column = meta.get_field("content_object").column
-        owner_column = meta.get_field(owner).column
-        permission_column = meta.get_field("permission").column
+        object_column = _column(meta, "content_object")
+        owner_column = _column(meta, owner)
+        permission_column = _column(meta, "permission")
         if via:
-            group_column = user_groups.get_field("group").column
-            user_column = user_groups.get_field("user").column
+            group_column = _column(user_groups, "group")
+            user_column = _column(user_groups, "user")
             join = (
                 f' JOIN "{via}" m ON m."{group_column}" = o."{owner_column}"'
                 f' WHERE m."{user_column}" = %s'

@@ -19,7 +19,7 @@ class AuditlogMiddleware(BaseAuditlogMiddleware):
     @staticmethod
     def _get_remote_addr(request: HttpRequest) -> str | None:
         """Return the client address, or None when the audit log keeps none."""
-        if settings.AUDITLOG_DISABLE_REMOTE_ADDR:
+        if getattr(settings, "AUDITLOG_DISABLE_REMOTE_ADDR", False):
             return None
         return client_ip(request.META) or None
 

@@ -94,7 +94,7 @@ class JSONValueField(forms.CharField):
         text = super().to_python(value)
         if text in self.empty_values:
             return None
-        parsed = parse_json_text(text)
+        parsed = parse_json_text(str(text))
         if self.json_type and not is_json_type(parsed, self.json_type):
             raise forms.ValidationError(
                 "Enter a JSON %(expected)s, not %(kind)s.",

@@ -25,7 +25,9 @@ class Resolution:
             "status": self.ticket.status,
             "refund_id": self.ticket.refund_id,
             "resolution_note": self.ticket.resolution_note,
-            "resolved_at": self.ticket.resolved_at.isoformat(),
+            "resolved_at": (
+                self.ticket.resolved_at.isoformat() if self.ticket.resolved_at else None
+            ),
             "resolved_now": self.resolved_now,
         }
 

@@ -53,7 +53,7 @@ def cart_price(
     that cannot ship. Tax is rounded half up to the cent.
     """
     items = InventoryItem.objects.in_bulk(list(quantities), field_name="sku")
-    lines = []
+    lines: list[dict[str, Any]] = []
     for sku, quantity in quantities.items():
         item = items.get(sku)
         if item is None:

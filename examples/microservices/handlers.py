@@ -154,7 +154,9 @@ class UpdateUserStatus(StepHandler):
         return {
             "user_id": account.user_id,
             "status": account.status,
-            "activated_at": account.activated_at.isoformat(),
+            "activated_at": (
+                account.activated_at.isoformat() if account.activated_at else None
+            ),
             "activated_now": outcome.changed_now,
         }
 

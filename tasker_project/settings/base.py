@@ -12,6 +12,7 @@ import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -186,7 +187,7 @@ def database_from_env() -> dict:
             server_side_binding=env_bool("TASKER_DB_SERVER_SIDE_BINDING", True),
             prepare_threshold=int(threshold) if threshold.strip() else None,
         )
-    return config
+    return dict(config)
 
 
 def _synchronous_commit(value: str) -> str:
@@ -368,7 +369,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Tasker -----------------------------------------------------------------
-TASKER = {
+TASKER: dict[str, Any] = {
     # YAML workflow definitions loaded by `manage.py sync_workflows`.
     "WORKFLOW_PATHS": env_list(
         "TASKER_WORKFLOW_PATHS", [str(BASE_DIR / "examples" / "workflows")]

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        paths = options["paths"] or settings.TASKER["WORKFLOW_PATHS"]
+        paths: list[str] = options["paths"] or settings.TASKER["WORKFLOW_PATHS"]
         try:
             if not find_files(paths):
                 message = "no workflow files (*.yaml, *.yml) under: " + ", ".join(
@@ -114,4 +114,4 @@ def _synced_keys(specs: list) -> set[tuple[str, str, str]]:
     held = WorkflowDefinition.objects.filter(
         name__in={name for _, name, _ in wanted}
     ).values_list("namespace__slug", "name", "version")
-    return {tuple(row) for row in held} & wanted
+    return {(ns, name, version) for ns, name, version in held} & wanted
