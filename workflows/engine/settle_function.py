@@ -25,6 +25,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workflows.engine import states
+from workflows.models import (
+    Step,
+    StepEdge,
+    StepTemplate,
+    StepTransition,
+    Task,
+    TaskTransition,
+)
 
 NAME = "tasker_step_complete"
 ARGUMENTS = (
@@ -71,15 +79,6 @@ class SettleValues:
     @classmethod
     def current(cls) -> SettleValues:
         """Return the values of today's states.py and models."""
-        from workflows.models import (
-            Step,
-            StepEdge,
-            StepTemplate,
-            StepTransition,
-            Task,
-            TaskTransition,
-        )
-
         step, task = states.StepStatus, states.TaskStatus
         return cls(
             task_table=Task._meta.db_table,
