@@ -34,6 +34,7 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)  # the throttles' shared cache
     call_command("sync_workflows", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     import redis
 
