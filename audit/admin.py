@@ -12,14 +12,20 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from audit.models import AuditEvent
+from audit.models import DEACTIVATE_INSTEAD, AuditEvent
 from audit.pii import REVEAL, Redactor
+from audit.protect import users_in_trail
 from namespaces.roles import Action
 from namespaces.scoping import may
 from tasker_project.admin_kit.display import pretty_json
@@ -51,20 +57,33 @@ class AuditEventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "actor_label",
+        "initiator_label",
         "action",
         "namespace",
         "object_link",
         "reason_display",
+        "correlation_link",
     )
     list_filter = ("action", ("namespace", NamespaceFilter), "object_type")
     list_select_related = ("namespace",)
-    search_fields = ("=object_id", "actor_label", "action", "reason")
+    search_fields = (
+        "=object_id",
+        "=correlation_id",
+        "=remote_addr",
+        "actor_label",
+        "initiator_label",
+        "action",
+        "reason",
+    )
     date_hierarchy = "created_at"
     fields = (
         "id",
         "created_at",
         "actor_label",
         "actor",
+        "initiator_label",
+        "correlation_link",
+        "remote_addr",
         "action",
         "namespace",
         "object_type",
@@ -72,7 +91,12 @@ class AuditEventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "reason_display",
         "metadata_display",
     )
-    readonly_fields = ("object_link", "reason_display", "metadata_display")
+    readonly_fields = (
+        "object_link",
+        "reason_display",
+        "metadata_display",
+        "correlation_link",
+    )
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_fields(request, obj)
@@ -95,6 +119,21 @@ class AuditEventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         except NoReverseMatch:
             return label
         return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.display(description="correlation id", ordering="correlation_id")
+    def correlation_link(self, obj: AuditEvent) -> SafeString | str:
+        # Every event of the same request or task run, one click away.
+        if not obj.correlation_id:
+            return "-"
+        changelist = reverse("admin:audit_auditevent_changelist")
+        url = f"{changelist}?{urlencode({'correlation_id': obj.correlation_id})}"
+        return format_html('<a href="{}">{}</a>', url, obj.correlation_id)
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # ?correlation_id=… filters the list to one request or task run.
+        if lookup == "correlation_id":
+            return True
+        return super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="metadata")
     def metadata_display(self, obj: AuditEvent) -> SafeString | str:
@@ -151,3 +190,55 @@ def _event_task(event: AuditEvent) -> Task | None:
         step = Step.objects.select_related("task__definition").filter(pk=pk).first()
         return step.task if step is not None else None
     return Task.objects.select_related("definition").filter(pk=pk).first()
+
+
+User = get_user_model()
+
+
+def _refuse_if_in_trail(request: HttpRequest, users: Any) -> bool:
+    """Message and return True when any of ``users`` appears in the trail."""
+    named = users_in_trail([user.pk for user in users])
+    if not named:
+        return False
+    names = ", ".join(sorted(str(u) for u in users if u.pk in named))
+    messages.error(request, DEACTIVATE_INSTEAD.format(user=names))
+    return True
+
+
+@admin.action(description="Delete selected users")
+def delete_selected_users(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Any
+) -> Any:
+    """Django's bulk delete, refused while a selected user is in the trail."""
+    if _refuse_if_in_trail(request, list(queryset)):
+        return None
+    return delete_selected(modeladmin, request, queryset)
+
+
+class TrailUserAdmin(UserAdmin):
+    """Django's user admin; deleting a user the trail names is refused."""
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            actions["delete_selected"] = (
+                delete_selected_users,
+                "delete_selected",
+                delete_selected_users.short_description,  # type: ignore[attr-defined]
+            )
+        return actions
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: Any = None
+    ) -> HttpResponse:
+        user = self.get_object(request, unquote(object_id))
+        if user is not None and _refuse_if_in_trail(request, [user]):
+            return redirect(
+                reverse("admin:auth_user_change", args=[user.pk]),
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, TrailUserAdmin)

@@ -6,8 +6,11 @@ cancelled, a step retried or resolved by hand), written in the same
 transaction as the change they describe. Rows are append-only.
 """
 
+from typing import Any
+
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models
+from django.utils import timezone
 
 from tasker_project.core.ids import uuid7
 
@@ -16,19 +19,56 @@ class AppendOnlyError(Exception):
     """Raised when code tries to change or delete an append-only row."""
 
 
+DEACTIVATE_INSTEAD = (
+    "{user} appears in the audit trail and cannot be deleted: deactivate instead "
+    "(clear 'active')"
+)
+
+
+class ActorInTrailError(IntegrityError):
+    """Raised when code tries to delete a user whom the audit trail names.
+
+    Not a ``ProtectedError``: Django's deletion collector rewrites those into a
+    message of its own, and this one has to tell the operator what to do.
+    """
+
+
+def protect_actor(collector: Any, field: Any, sub_objs: Any, using: Any) -> None:
+    """``on_delete`` for actors: PROTECT, with a message that says what to do."""
+    users = ", ".join(sorted({event.actor_label for event in sub_objs[:5]}))
+    raise ActorInTrailError(DEACTIVATE_INSTEAD.format(user=users or "the user"))
+
+
 class AuditEvent(models.Model):
-    """One business action by one actor, append-only."""
+    """One business action by one actor, append-only and hash-chained.
+
+    Every row belongs to one chain (``ns:<namespace id>``, or ``global`` for
+    events outside any namespace) at a gapless ``seq``; ``hash`` is an
+    HMAC-SHA256 over ``prev_hash`` and every other column (audit/chain.py),
+    checked by ``manage.py audit_verify``.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set when the row is built (not auto_now_add, which stamps it only at
+    # INSERT): the row's hash covers it and is computed before the insert.
+    created_at = models.DateTimeField(
+        default=timezone.now, editable=False, db_index=True
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=protect_actor,
         related_name="audit_events",
     )
     actor_label = models.CharField(max_length=150)
+    # For a system actor (a worker, the sweeper): on whose behalf, the
+    # task's initiator; blank when a person acts for themselves.
+    initiator_label = models.CharField(max_length=150, blank=True)
+    # The request or the task's correlation id, and the client address as
+    # TASKER_TRUSTED_PROXIES allows (None outside a request).
+    correlation_id = models.CharField(max_length=100, blank=True, db_index=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     namespace = models.ForeignKey(
         "namespaces.Namespace",
@@ -41,10 +81,17 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64, db_index=True)
     reason = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    chain = models.CharField(max_length=40, editable=False)
+    seq = models.PositiveBigIntegerField(editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["namespace", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq")
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor_label} {self.action} {self.object_type}:{self.object_id}"

@@ -31,6 +31,7 @@ os.environ.update(
     # Production mode: DEBUG off (no per-query logging), a throwaway key.
     DJANGO_DEBUG="0",
     DJANGO_SECRET_KEY="bench-only-throwaway-key-" + uuid.uuid4().hex,
+    TASKER_AUDIT_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
     DJANGO_SSL_REDIRECT="0",
     DJANGO_SECURE_COOKIES="0",
 )

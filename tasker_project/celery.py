@@ -44,3 +44,17 @@ def _recycle_connections(**_: object) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@task_prerun.connect
+def _forget_content_types(**_: object) -> None:
+    """Look content types up afresh in each task.
+
+    django-auditlog's entries name their model by ``ContentType``, cached
+    per process; a long-lived worker would otherwise keep ids of content
+    types re-created since (a test database flushed between tests). The
+    cost is one SELECT in a task that writes an auditlog entry, none else.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()

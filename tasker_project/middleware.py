@@ -1,19 +1,51 @@
-"""django-auditlog's middleware with a remote address that cannot be forged."""
+"""Request context for the audit trail: correlation id, client address, actor."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from auditlog.middleware import AuditlogMiddleware as BaseAuditlogMiddleware
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from tasker_project.client_ip import client_ip
+from tasker_project.core import context
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+class CorrelationMiddleware:
+    """Bind the request's correlation id and client address; echo the id.
+
+    A client's ``X-Correlation-ID`` of 1-100 printable ASCII characters is
+    kept (a task it starts takes it as its correlation id); anything else
+    gets a fresh id, never an error. The address is the one
+    ``TASKER_TRUSTED_PROXIES`` allows. Audit events and django-auditlog's
+    ``cid`` read both from :mod:`tasker_project.core.context`.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        cid = context.correlation_id_from(request.headers.get(CORRELATION_HEADER))
+        with context.bind(
+            correlation_id=cid,
+            remote_addr=client_ip(request.META) or None,
+            initiator_label="",
+        ):
+            response = self.get_response(request)
+        response[CORRELATION_HEADER] = cid
+        return response
 
 
 class AuditlogMiddleware(BaseAuditlogMiddleware):
     """Record the client address as ``TASKER_TRUSTED_PROXIES`` allows.
 
     The upstream middleware takes the first ``X-Forwarded-For`` entry, which
-    any client can set.
+    any client can set. Its ``cid`` comes from ``AUDITLOG_CID_GETTER``
+    (:func:`tasker_project.core.context.correlation_id`), bound by
+    :class:`CorrelationMiddleware`, which must run first.
     """
 
     @staticmethod

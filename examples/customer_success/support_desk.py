@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
+from audit.registry import log_update
 from examples.models import SupportTicket
 from workflows.handlers import PermanentError
 
@@ -64,18 +66,23 @@ def ticket_resolve(
     when the ticket was closed or resolved by someone else meanwhile.
     """
     now = timezone.now()
-    resolved = SupportTicket.objects.filter(
-        ticket_id=ticket_id, status=SupportTicket.Status.OPEN
-    ).update(
-        status=SupportTicket.Status.RESOLVED,
-        resolution_note=note,
-        refund_id=refund_id,
-        resolved_by_task=task_id,
-        resolution_key=idempotency_key,
-        resolved_at=now,
-        updated_at=now,
-    )
-    ticket = ticket_get(ticket_id=ticket_id)
+    with transaction.atomic():
+        before = ticket_get(ticket_id=ticket_id)
+        resolved = SupportTicket.objects.filter(
+            ticket_id=ticket_id, status=SupportTicket.Status.OPEN
+        ).update(
+            status=SupportTicket.Status.RESOLVED,
+            resolution_note=note,
+            refund_id=refund_id,
+            resolved_by_task=task_id,
+            resolution_key=idempotency_key,
+            resolved_at=now,
+            updated_at=now,
+        )
+        ticket = ticket_get(ticket_id=ticket_id)
+        if resolved:
+            # The UPDATE sends no signal: its auditlog entry, written here.
+            log_update(before, ticket)
     if resolved:
         return Resolution(ticket=ticket, resolved_now=True)
     if ticket.resolution_key != idempotency_key:

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.registry import log_update
 from examples.models import Payment, PaymentRefund
 from workflows.handlers import PermanentError, RetryableError
 
@@ -58,24 +59,33 @@ def payment_check_settled(*, payment_id: str, retry_after: float) -> Payment:
     payment = payment_get(payment_id=payment_id)
     if payment.status != Payment.Status.SETTLING:
         return payment
-    spent = Payment.objects.filter(
-        pk=payment.pk,
-        status=Payment.Status.SETTLING,
-        settling_checks_remaining__gt=0,
-    ).update(
-        settling_checks_remaining=F("settling_checks_remaining") - 1,
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        spent = Payment.objects.filter(
+            pk=payment.pk,
+            status=Payment.Status.SETTLING,
+            settling_checks_remaining__gt=0,
+        ).update(
+            settling_checks_remaining=F("settling_checks_remaining") - 1,
+            updated_at=timezone.now(),
+        )
+        captured = (
+            0
+            if spent
+            else Payment.objects.filter(
+                pk=payment.pk, status=Payment.Status.SETTLING
+            ).update(status=Payment.Status.CAPTURED, updated_at=timezone.now())
+        )
+        after = payment_get(payment_id=payment_id)
+        if spent or captured:
+            # The UPDATEs send no signal: their auditlog entry, written here.
+            log_update(payment, after)
     if spent:
         raise RetryableError(
             f"payment {payment_id} is still settling; retry in {retry_after:g}s",
             retry_after=retry_after,
             code="payment_settling",
         )
-    Payment.objects.filter(pk=payment.pk, status=Payment.Status.SETTLING).update(
-        status=Payment.Status.CAPTURED, updated_at=timezone.now()
-    )
-    return payment_get(payment_id=payment_id)
+    return after
 
 
 def payment_record_refund(

@@ -34,3 +34,5 @@ class Actor:
 WORKER = Actor.system_actor("worker")
 SWEEPER = Actor.system_actor("sweeper")
 SUBWORKFLOW = Actor.system_actor("subworkflow")
+SYNC = Actor.system_actor("sync")
+AUTH = Actor.system_actor("auth")

@@ -5,6 +5,8 @@ With no environment set, Tasker runs embedded: SQLite and Celery's
 ``CELERY_BROKER_URL`` switch it to PostgreSQL and Redis or RabbitMQ.
 """
 
+import base64
+import binascii
 import contextlib
 import os
 import secrets
@@ -56,23 +58,28 @@ def _production_reason() -> str | None:
     return None
 
 
-def _dev_secret_key(path: Path) -> str:
-    """Return the development key kept in ``path``, generating it (0600) once.
+def _publish_once(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (mode 0600) unless the file already exists.
 
-    The key is written to a private temporary file and published with a hard
+    The text is written to a private temporary file and published with a hard
     link, which fails when the name exists: processes starting together agree
     on one key, and none ever reads a half-written file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # 0600
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
         try:
             with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(64) + "\n")
+                handle.write(text + "\n")
             with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)
         finally:
             os.unlink(tmp)
+
+
+def _dev_secret_key(path: Path) -> str:
+    """Return the development key kept in ``path``, generating it (0600) once."""
+    _publish_once(path, secrets.token_urlsafe(64))
     key = path.read_text().strip()
     if len(key) < 50:
         raise ImproperlyConfigured(
@@ -102,6 +109,49 @@ else:
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+
+def audit_key(value: str, name: str = "TASKER_AUDIT_KEY") -> bytes:
+    """Decode an audit key: at least 32 bytes, written as hex or base64.
+
+    The error names the variable (or file), never the value.
+    """
+    text = value.strip()
+    try:
+        if len(text) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in text):
+            key = bytes.fromhex(text)
+        else:
+            padded = text.replace("-", "+").replace("_", "/")
+            key = base64.b64decode(padded + "=" * (-len(padded) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        key = b""
+    if len(key) < 32:
+        raise ImproperlyConfigured(
+            f"{name} must be at least 32 random bytes written as hex or base64"
+        )
+    return key
+
+
+# The HMAC key of the tamper-evident audit chains (audit/chain.py). The
+# embedded development server keeps a random one in var/keys/audit_key;
+# anywhere else (a DJANGO_SECRET_KEY is set) it must come from the environment.
+if os.environ.get("TASKER_AUDIT_KEY") is not None:
+    TASKER_AUDIT_KEY = audit_key(os.environ["TASKER_AUDIT_KEY"])
+elif os.environ.get("DJANGO_SECRET_KEY"):
+    raise ImproperlyConfigured(
+        "TASKER_AUDIT_KEY must be set when DJANGO_SECRET_KEY is "
+        "(at least 32 random bytes written as hex or base64)"
+    )
+else:
+    _AUDIT_KEY_FILE = VAR_DIR / "keys" / "audit_key"
+    _AUDIT_KEY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _publish_once(_AUDIT_KEY_FILE, secrets.token_hex(32))
+    try:
+        TASKER_AUDIT_KEY = audit_key(_AUDIT_KEY_FILE.read_text())
+    except ImproperlyConfigured:
+        raise ImproperlyConfigured(
+            f"{_AUDIT_KEY_FILE} holds no usable key: remove it, or set TASKER_AUDIT_KEY"
+        ) from None
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -122,6 +172,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response, a redirect or an error included, echoes the id.
+    "tasker_project.middleware.CorrelationMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -252,6 +304,13 @@ REST_FRAMEWORK = {
 # Who sets X-Forwarded-For (and X-Forwarded-Proto): nobody by default, a
 # count of proxies in front, or their networks. See tasker_project/client_ip.py.
 TASKER_TRUSTED_PROXIES = trusted_proxies(os.environ.get("TASKER_TRUSTED_PROXIES", ""))
+
+# django-auditlog's LogEntry.cid is the correlation id of the audit events:
+# one getter (a dotted path; auditlog imports it per call) for requests and
+# workers. With a getter set, auditlog's own header reading is off.
+AUDITLOG_CID_GETTER = "tasker_project.core.context.correlation_id"
+# Masked fields keep nothing of their value (auditlog's default keeps half).
+AUDITLOG_MASK_CALLABLE = "audit.registry.mask_whole"
 
 
 def cache_from_env() -> dict:

@@ -11,6 +11,8 @@ os.environ.setdefault("TASKER_REPUBLISH_AFTER", "2")
 # The suite makes thousands of requests; the throttling test sets its own rates.
 for _scope in ("USER", "ANON", "AUTH"):
     os.environ.setdefault(f"TASKER_THROTTLE_{_scope}", "100000/min")
+# A fixed audit-chain key (32 bytes, hex): not a secret, tests only.
+os.environ.setdefault("TASKER_AUDIT_KEY", "7465737473" * 12 + "7465")
 os.environ.setdefault("TASKER_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 
 from tasker_project.settings.base import *  # noqa: E402, F403

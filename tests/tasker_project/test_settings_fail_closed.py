@@ -37,6 +37,7 @@ def start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
             "SERVER_SOFTWARE",
             "TASKER_TRUSTED_PROXIES",
             "TASKER_CACHE_URL",
+            "TASKER_AUDIT_KEY",
         }
     }
     base.update(TASKER_VAR_DIR=str(tmp_path), **env)
@@ -76,7 +77,13 @@ def test_gunicorn_by_program_name_refuses(tmp_path):
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS"}
+        if k
+        not in {
+            "DJANGO_SECRET_KEY",
+            "DJANGO_DEBUG",
+            "DJANGO_ALLOWED_HOSTS",
+            "TASKER_AUDIT_KEY",
+        }
     }
     env["TASKER_VAR_DIR"] = str(tmp_path)
     env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -121,6 +128,7 @@ def test_a_real_key_runs_production_without_trusting_proxies(tmp_path):
         tmp_path,
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
         DJANGO_ALLOWED_HOSTS="tasker.example.com",
+        TASKER_AUDIT_KEY=secrets.token_hex(32),
     )
     assert result.returncode == 0, result.stderr
     assert "DEBUG False" in result.stdout
@@ -135,6 +143,7 @@ def test_trusted_proxies_enable_the_proxy_ssl_header_and_redis_cache(tmp_path):
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48),
         TASKER_TRUSTED_PROXIES="1",
         TASKER_CACHE_URL="redis://127.0.0.1:6379/15",
+        TASKER_AUDIT_KEY=secrets.token_urlsafe(32),
     )
     assert result.returncode == 0, result.stderr
     assert "PROXY_SSL ('HTTP_X_FORWARDED_PROTO', 'https')" in result.stdout
@@ -163,6 +172,7 @@ def test_processes_starting_together_share_one_key(tmp_path):
                         "DJANGO_DEBUG",
                         "DJANGO_ALLOWED_HOSTS",
                         "DJANGO_SETTINGS_MODULE",
+                        "TASKER_AUDIT_KEY",
                     }
                 },
                 "TASKER_VAR_DIR": str(tmp_path),
@@ -192,3 +202,53 @@ def test_an_unusable_key_file_is_refused_not_used(tmp_path):
     assert result.returncode != 0
     assert "holds no usable key" in result.stderr
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_development_generates_a_private_audit_key_once(tmp_path):
+    """The embedded default keeps one random audit key in var/keys (0600)."""
+    first = start(tmp_path)
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "keys" / "audit_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
+    key = key_file.read_text().strip()
+    assert len(bytes.fromhex(key)) == 32
+    assert start(tmp_path).returncode == 0
+    assert key_file.read_text().strip() == key
+
+
+def test_production_without_an_audit_key_refuses_to_start(tmp_path):
+    result = start(tmp_path, DJANGO_SECRET_KEY=secrets.token_urlsafe(48))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "TASKER_AUDIT_KEY must be set" in result.stderr
+    assert not (tmp_path / "keys" / "audit_key").exists()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "too-short-" + "x" * 10,
+        "ab" * 31,  # 31 bytes of hex
+        "not base64 at all, no way!" * 3,
+    ],
+)
+def test_a_malformed_audit_key_is_refused_without_echoing_it(tmp_path, key):
+    """A malformed key names the variable, never the value."""
+    result = start(
+        tmp_path, DJANGO_SECRET_KEY=secrets.token_urlsafe(48), TASKER_AUDIT_KEY=key
+    )
+    assert result.returncode != 0
+    assert "TASKER_AUDIT_KEY must be at least 32 random bytes" in result.stderr
+    if key:
+        assert key not in result.stderr
+
+
+def test_an_unusable_audit_key_file_is_refused_not_used(tmp_path):
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "audit_key").write_text("\n")
+    result = start(tmp_path)
+    assert result.returncode != 0
+    assert "holds no usable key" in result.stderr
+    assert "TASKER_AUDIT_KEY" in result.stderr

@@ -19,6 +19,7 @@ from rest_framework_simplejwt.views import (
 from namespaces.permissions import namespace_ids_for, roles_snapshot, user_roles
 from namespaces.roles import Action
 from tasker_project.core.actors import Actor
+from tasker_project.core.context import correlation_id as request_correlation_id
 from tasker_project.core.errors import NotFound, TaskerError
 from tasker_project.throttling import ScopedRateThrottle
 from workflows import selectors, services
@@ -258,6 +259,8 @@ class TaskListView(ApiView):
             reason=data.get("reason", ""),
             tags=data.get("tags", []),
             source_system="api",
+            # The client's X-Correlation-ID, or the id the middleware gave.
+            correlation_id=request_correlation_id(),
         )
         created = getattr(task, "was_created", True)
         return task_detail_response(

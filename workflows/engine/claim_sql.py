@@ -64,6 +64,8 @@ class Claim:
     workflow: str
     version: str
     dependency_results: dict[str, Any] = field(default_factory=dict)
+    # On whose behalf the worker runs the attempt (the task's initiator).
+    initiator_label: str = ""
 
 
 _TABLES = {
@@ -113,7 +115,8 @@ SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, t.kind, t.handler,
         SELECT jsonb_object_agg(p.name, p.results)::text
         FROM {edge} e JOIN {step} p ON p.id = e.parent_id
         WHERE e.child_id = c.id
-    ) END
+    ) END,
+    k.initiator_label
 FROM claimed c
 CROSS JOIN (SELECT set_config('synchronous_commit', %s, true)) AS commit_mode
 JOIN {template} t ON t.id = c.template_id
@@ -179,6 +182,7 @@ def claim(
             workflow=row[17],
             version=row[18],
             dependency_results=_json(row[19]) or {},
+            initiator_label=row[20],
         )
     return _claim_sqlite(step_id, pk, grace_seconds, actor_label)
 
@@ -265,4 +269,5 @@ def attempt_of(step: Step, *, attempt: int) -> Claim:
         workflow=task.definition.name,
         version=task.definition.version,
         dependency_results=dependency_results,
+        initiator_label=task.initiator_label,
     )

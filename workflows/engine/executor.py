@@ -28,6 +28,7 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils.module_loading import import_string
 
+from tasker_project.core import context
 from tasker_project.core.actors import WORKER, Actor
 from workflows.engine import claim_sql, dispatch, limits, settle_sql
 from workflows.engine.backoff import retry_delay
@@ -141,6 +142,20 @@ def execute_step(step_id: Any, *, continuation: Continuation | None = None) -> s
         claim = claim_step(step_id)
     if claim is None:
         return "skipped"
+    # Everything the attempt writes (audit events, auditlog diffs) carries
+    # the task's correlation id and its initiator; a worker has no client.
+    with context.bind(
+        correlation_id=claim.correlation_id,
+        initiator_label=claim.initiator_label,
+        remote_addr=None,
+    ):
+        return _run_claimed(claim, claimed_at=claimed_at, continuation=continuation)
+
+
+def _run_claimed(
+    claim: Claim, *, claimed_at: float, continuation: Continuation | None
+) -> str:
+    """Run the handler of a claimed attempt and settle it (see :func:`execute_step`)."""
     attempt = claim.attempts
     if claim.kind == StepKind.SUBWORKFLOW:
         child = existing_child(claim.pk)

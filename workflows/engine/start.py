@@ -381,6 +381,17 @@ def create_tasks(
             )
             for task in tasks
         ],
+        # Each task's own correlation id (a subtask shares its parent's) and,
+        # for a system actor, the person on whose behalf it started.
+        where=[
+            {
+                "correlation_id": task.correlation_id,
+                "initiator_label": (
+                    task.initiator_label if task.initiator_label != actor.label else ""
+                ),
+            }
+            for task in tasks
+        ],
     )
     dispatch.publish_steps_on_commit(
         [(step.pk, timeout) for step, timeout in roots],

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 
+from tasker_project.core import context
 from tasker_project.core.actors import SWEEPER
 from workflows.engine import claim_sql, dispatch
 from workflows.engine.executor import fail_attempt
@@ -193,14 +194,20 @@ def sweep() -> SweepReport:
         )
     for step_id, name, attempts, _namespace, _timeout in expired:
         try:
-            outcome = fail_attempt(
-                step=claim_sql.attempt_of(
-                    claim_sql.load_step(step_id), attempt=attempts
-                ),
-                attempt=attempts,
-                exc=LeaseExpired(name, attempts),
-                actor=SWEEPER,
+            attempt = claim_sql.attempt_of(
+                claim_sql.load_step(step_id), attempt=attempts
             )
+            # What the failure writes belongs to the task's correlation id.
+            with context.bind(
+                correlation_id=attempt.correlation_id,
+                initiator_label=attempt.initiator_label,
+            ):
+                outcome = fail_attempt(
+                    step=attempt,
+                    attempt=attempts,
+                    exc=LeaseExpired(name, attempts),
+                    actor=SWEEPER,
+                )
         except Exception as exc:
             _poisoned(report, step_id, StepStatus.IN_PROGRESS, exc)
             continue

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, DataError, IntegrityError
 
-from tasker_project.core.actors import Actor
+from tasker_project.core.actors import SYNC
 from workflows.definitions.loader import (
     DefinitionError,
     WorkflowSpec,
@@ -52,7 +52,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"ok {spec.label} ({spec.source})")
                 return
             before = _synced_keys(specs)
-            report = definitions_sync(specs=specs, actor=Actor.system_actor("cli"))
+            report = definitions_sync(specs=specs, actor=SYNC)
         except DefinitionError as exc:
             raise CommandError(
                 "workflow definitions refused, nothing synced:\n  "
