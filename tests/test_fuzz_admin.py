@@ -345,6 +345,7 @@ VIEWS = [
     "workflows_step_approve",
     "workflows_step_reject",
     "workflows_task_cancel",
+    "workflows_task_timeline",
     "namespaces_namespace_members",
 ]
 

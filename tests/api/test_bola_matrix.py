@@ -13,16 +13,20 @@ it was, and every 4xx carries the one error body.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.urls import URLPattern, URLResolver
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from tests.api.conftest import PASSWORD, assert_error_body
+from audit.trail import audit_record
+from namespaces.models import Namespace
+from tests.api.conftest import PASSWORD, SYSTEM, assert_error_body
 from tests.factories import start, step_of
 from tests.workflows.helpers import run_ready
 from workflows.api import urls as api_urls
@@ -48,12 +52,15 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int, int, int, int]] = {
     ("task-list", "POST"): (401, 404, 403, 201, 403, 403),
     ("task-detail", "GET"): (401, 404, 200, 200, 200, 200),
     ("task-cancel", "POST"): (401, 404, 403, 200, 403, 403),
+    ("task-history", "GET"): (401, 404, 200, 200, 200, 200),
     ("step-detail", "GET"): (401, 404, 200, 200, 200, 200),
     ("step-retry", "POST"): (401, 404, 403, 200, 403, 403),
     ("step-resolve", "POST"): (401, 404, 403, 200, 403, 403),
     ("step-approve", "POST"): (401, 404, 403, 403, 200, 403),
     ("step-reject", "POST"): (401, 404, 403, 403, 200, 403),
     ("approval-list", "GET"): (401, 200, 200, 200, 200, 200),
+    # Maintainers only; "other" maintains testing and gets its events alone.
+    ("audit-export", "GET"): (401, 200, 403, 403, 403, 200),
 }
 
 # Methods every DRF view answers generically (HEAD mirrors GET; OPTIONS
@@ -194,6 +201,24 @@ def _approval_list(user: AbstractBaseUser | None) -> Call:
     return Call("/api/v1/approvals/", marker=str(step.pk), shown_to={"approver"})
 
 
+def _task_history(user: AbstractBaseUser | None) -> Call:
+    return Call(f"/api/v1/tasks/{_in_progress().pk}/history/")
+
+
+def _audit_export(user: AbstractBaseUser | None) -> Call:
+    """An event of crossteam: exported to its maintainer, to nobody else."""
+    marker = f"bola-{uuid.uuid4().hex}"
+    with transaction.atomic():
+        audit_record(
+            actor=SYSTEM,
+            action="test.marker",
+            object_type="marker",
+            object_id=marker,
+            namespace=Namespace.objects.get(slug="crossteam"),
+        )
+    return Call("/api/v1/audit/export/", marker=marker, shown_to={"maintainer"})
+
+
 VERSIONS = "/api/v1/namespaces/crossteam/workflows/parent/versions/"
 SCENARIOS: dict[tuple[str, str], Callable[[AbstractBaseUser | None], Call]] = {
     ("token-obtain", "POST"): _token_obtain,
@@ -219,6 +244,8 @@ SCENARIOS: dict[tuple[str, str], Callable[[AbstractBaseUser | None], Call]] = {
         mutates=True,
     ),
     ("task-detail", "GET"): _task_detail,
+    ("task-history", "GET"): _task_history,
+    ("audit-export", "GET"): _audit_export,
     ("task-cancel", "POST"): lambda user: Call(
         f"/api/v1/tasks/{_in_progress().pk}/cancel/", {"reason": "x"}, mutates=True
     ),

@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEvent
+from audit.trail import audit_record
 from namespaces.models import Namespace, NamespaceGrant
 from namespaces.permissions import user_roles
 from namespaces.services import grant_create, membership_grant, team_roles_ensure
@@ -128,8 +129,8 @@ class TestVisibility:
         assert "crossteam" not in body(response)
 
     def test_audit_events_of_another_team_are_not_listed(self, login, tasks):
-        AuditEvent.objects.create(
-            actor_label="x",
+        audit_record(
+            actor=Actor.system_actor("x"),
             action="test.other",
             namespace=Namespace.objects.get(slug="crossteam"),
             object_type="task",

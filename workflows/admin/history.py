@@ -1,11 +1,21 @@
-"""Admin for the append-only run history: transitions and the step graph."""
+"""Admin for the append-only run history: transitions, the step graph, and
+one task's whole history (transitions and audit events) on one timeline."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 
-from tasker_project.admin_kit.redaction import redacted_json, redacted_text
+from tasker_project.admin_kit.display import pretty_json
+from tasker_project.admin_kit.redaction import (
+    redacted_json,
+    redacted_text,
+    request_redactor,
+)
 from tasker_project.admin_kit.scoped import (
     NamespaceFilter,
     ReadOnlyAdminMixin,
@@ -13,6 +23,42 @@ from tasker_project.admin_kit.scoped import (
 )
 from workflows.admin.common import admin_link
 from workflows.models import StepEdge, StepTransition, Task, TaskTransition
+from workflows.selectors import task_history
+
+KIND_LABELS = {
+    "task_transition": "task",
+    "step_transition": "step",
+    "audit": "audit event",
+}
+
+
+def task_history_page(
+    model_admin: admin.ModelAdmin, request: HttpRequest, task: Task
+) -> TemplateResponse:
+    """Render ``task``'s whole history, oldest first, redacted for the viewer.
+
+    The task comes from the admin's scoped queryset, so the viewer may see
+    it; personal data is masked unless they are pii_viewer in its namespace.
+    """
+    rows = task_history(task=task, redactor=request_redactor(request, task))
+    entries: list[dict[str, Any]] = [
+        {
+            **row,
+            "kind_label": KIND_LABELS[row["kind"]],
+            "metadata_html": pretty_json(row["metadata"]) if row["metadata"] else "",
+        }
+        for row in rows
+    ]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": f"History of task {task.pk}",
+        "subtitle": None,
+        "original": task,
+        "task_link": admin_link(task, f"{task.definition} {task.pk}"),
+        "entries": entries,
+    }
+    return TemplateResponse(request, "admin/workflows/task/history.html", context)
 
 
 class TransitionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):

@@ -23,6 +23,7 @@ from workflows.admin.common import (
     status_badge,
     visible_link,
 )
+from workflows.admin.history import task_history_page
 from workflows.engine.states import STEP_SATISFIED, StepStatus, TaskStatus
 from workflows.models import Step, Task, TaskTransition
 from workflows.selectors import approvals_for
@@ -338,6 +339,11 @@ class TaskAdmin(
             failed=f"Task {task.pk} not cancelled",
             done=f"Task {task.pk} cancelled.",
         )
+
+    @object_view("timeline")
+    def timeline_view(self, request: HttpRequest, task: Task) -> HttpResponse:
+        """Show the task's transitions, its steps' and its audit events in order."""
+        return task_history_page(self, request, task)
 
     @object_view("cancel", post_only=True)
     def cancel_view(self, request: HttpRequest, task: Task) -> None:

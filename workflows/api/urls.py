@@ -42,10 +42,16 @@ urlpatterns = [
         views.TaskCancelView.as_view(),
         name="task-cancel",
     ),
+    path(
+        "tasks/<str:task_id>/history/",
+        views.TaskHistoryView.as_view(),
+        name="task-history",
+    ),
     path(f"{STEP}/", views.StepDetailView.as_view(), name="step-detail"),
     path(f"{STEP}/retry/", views.StepRetryView.as_view(), name="step-retry"),
     path(f"{STEP}/resolve/", views.StepResolveView.as_view(), name="step-resolve"),
     path(f"{STEP}/approve/", views.StepApproveView.as_view(), name="step-approve"),
     path(f"{STEP}/reject/", views.StepRejectView.as_view(), name="step-reject"),
     path("approvals/", views.ApprovalListView.as_view(), name="approval-list"),
+    path("audit/export/", views.AuditExportView.as_view(), name="audit-export"),
 ]

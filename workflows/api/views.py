@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +19,8 @@ from rest_framework_simplejwt.views import (
     TokenRefreshView,
 )
 
+from audit.export import audit_export
+from audit.pii import task_redactor
 from namespaces.permissions import namespace_ids_for, roles_snapshot, user_roles
 from namespaces.roles import Action
 from tasker_project.core.actors import Actor
@@ -288,6 +293,64 @@ class TaskCancelView(ApiView):
             task=task, actor=actor_of(request), reason=data.get("reason", "")
         )
         return task_detail_response(request, task_id)
+
+
+class TaskHistoryView(ApiView):
+    @extend_schema(
+        responses={200: s.HistoryEntrySerializer(many=True), **errors(404)},
+        operation_id="tasks_history",
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        """Show a task's whole history, oldest first: its and its steps'
+        transitions and the audit events about them (PII masked unless
+        pii_viewer)."""
+        task = selectors.task_get(user=request.user, task_id=task_id)
+        reveal = task.namespace_id in namespace_ids_for(request.user, Action.VIEW_PII)
+        redactor = task_redactor(task, reveal=reveal, steps=task.steps.all())
+        rows = selectors.task_history(task=task, redactor=redactor)
+        return Response(s.HistoryEntrySerializer(rows, many=True).data)
+
+
+# --- the audit trail -----------------------------------------------------------------
+
+
+class JsonOnlyNegotiation(BaseContentNegotiation):
+    """Answer in JSON whatever ``?format=`` says: there it names the export's format.
+
+    DRF reads ``?format=`` as a renderer override and would answer 404 for
+    ``csv``; the export view renders its CSV itself.
+    """
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Any, renderers: Any, format_suffix: Any = None
+    ) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class AuditExportView(ApiView):
+    content_negotiation_class = JsonOnlyNegotiation
+
+    @extend_schema(
+        parameters=[s.AuditExportQuerySerializer],
+        responses={
+            (200, "application/json"): s.AuditExportRowSerializer(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+            **errors(400, 403),
+        },
+        operation_id="audit_export",
+    )
+    def get(self, request: Request) -> Response | HttpResponse:
+        """Export audit events as CSV or JSON (maintainers: their namespaces'
+        events; superusers: all). The export is itself audited."""
+        filters = validated(s.AuditExportQuerySerializer, request.query_params.dict())
+        fmt = filters.pop("format")
+        export = audit_export(user=request.user, fmt=fmt, filters=filters)
+        response = HttpResponse(export.content, content_type=export.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        return response
 
 
 # --- steps ---------------------------------------------------------------------------

@@ -4,6 +4,11 @@ One module per part of the API; this package re-exports what the views
 (``from workflows.api import serializers as s``) and the tests use.
 """
 
+from workflows.api.serializers.audit import (
+    AuditExportQuerySerializer,
+    AuditExportRowSerializer,
+    HistoryEntrySerializer,
+)
 from workflows.api.serializers.auth import (
     TokenPairSerializer,
     TokenRefreshRotateSerializer,
@@ -46,11 +51,14 @@ __all__ = [
     "MAX_TAGS",
     "ApprovalItemSerializer",
     "ApprovalSerializer",
+    "AuditExportQuerySerializer",
+    "AuditExportRowSerializer",
     "DagEdgeSerializer",
     "DagSerializer",
     "DecisionSerializer",
     "ErrorDetailSerializer",
     "ErrorSerializer",
+    "HistoryEntrySerializer",
     "NamespaceSerializer",
     "ReasonSerializer",
     "ResolveSerializer",
