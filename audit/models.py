@@ -103,3 +103,49 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("audit events are append-only")
+
+
+class DataKey(models.Model):
+    """A random key that encrypts one record's personal data (audit/crypto.py).
+
+    Each owning record (a task, a customer, an order, a sent mail, an
+    account) has its own key, wrapped by a master key (``TASKER_PII_KEYS``)
+    and tagged with the blind index of its subject's e-mail. Erasing a
+    subject clears ``wrapped`` and ``subject_index`` on its keys: the row
+    stays as a tombstone, so its tokens read ``[erased]`` rather than as an
+    unknown key, and the owners' foreign keys stay valid.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # What the key encrypts: "<app_label>.<model>" and the owner's primary key.
+    owner_type = models.CharField(max_length=64)
+    owner_id = models.CharField(max_length=64)
+    # HMAC-SHA256 (TASKER_PII_INDEX_KEY) of the subject's normalised e-mail;
+    # blank when the record names nobody, or once erased.
+    subject_index = models.CharField(max_length=64, blank=True)
+    # The data key wrapped by a master key (a Fernet token); NULL once erased.
+    wrapped = models.BinaryField(null=True)
+    # Which master key wraps it (a fingerprint): rotation resumes by it.
+    master_id = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["subject_index"],
+                condition=~models.Q(subject_index=""),
+                name="datakey_subject",
+            ),
+            models.Index(fields=["owner_type", "owner_id"], name="datakey_owner"),
+            models.Index(fields=["master_id"], name="datakey_master"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(wrapped__isnull=False) | models.Q(subject_index=""),
+                name="datakey_erased_has_no_subject",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"data key {self.id} of {self.owner_type}:{self.owner_id}"

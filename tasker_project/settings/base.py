@@ -131,26 +131,91 @@ def audit_key(value: str, name: str = "TASKER_AUDIT_KEY") -> bytes:
     return key
 
 
-# The HMAC key of the tamper-evident audit chains (audit/chain.py). The
-# embedded development server keeps a random one in var/keys/audit_key;
-# anywhere else (a DJANGO_SECRET_KEY is set) it must come from the environment.
-if os.environ.get("TASKER_AUDIT_KEY") is not None:
-    TASKER_AUDIT_KEY = audit_key(os.environ["TASKER_AUDIT_KEY"])
-elif os.environ.get("DJANGO_SECRET_KEY"):
-    raise ImproperlyConfigured(
-        "TASKER_AUDIT_KEY must be set when DJANGO_SECRET_KEY is "
-        "(at least 32 random bytes written as hex or base64)"
-    )
-else:
-    _AUDIT_KEY_FILE = VAR_DIR / "keys" / "audit_key"
-    _AUDIT_KEY_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _publish_once(_AUDIT_KEY_FILE, secrets.token_hex(32))
+def pii_master_keys(value: str, name: str = "TASKER_PII_KEYS") -> list[bytes]:
+    """Decode the PII master keys: comma-separated Fernet keys, the first encrypts.
+
+    Each is checked here, so a malformed key refuses start-up naming the
+    variable and the key's position, never its value.
+    """
+    keys = [part.strip().encode() for part in value.split(",") if part.strip()]
+    if not keys:
+        raise ImproperlyConfigured(
+            f"{name} must hold at least one Fernet key (comma-separated)"
+        )
+    for position, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key)
+        except (ValueError, binascii.Error):
+            raw = b""
+        if len(raw) != 32:
+            raise ImproperlyConfigured(
+                f"{name}: key {position} is not a Fernet key (32 bytes, url-safe "
+                "base64; make one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            )
+    return keys
+
+
+def _key_setting(
+    variable: str, file_name: str, make: Any, parse: Any, meaning: str
+) -> Any:
+    """Return a key from ``variable``, or (embedded default) from ``var/keys``.
+
+    With ``DJANGO_SECRET_KEY`` set the variable is required; without it the
+    development server keeps a random key in ``var/keys/<file_name>`` (0600).
+    """
+    if os.environ.get(variable) is not None:
+        return parse(os.environ[variable], variable)
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        raise ImproperlyConfigured(
+            f"{variable} must be set when DJANGO_SECRET_KEY is ({meaning})"
+        )
+    path = VAR_DIR / "keys" / file_name
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _publish_once(path, make())
     try:
-        TASKER_AUDIT_KEY = audit_key(_AUDIT_KEY_FILE.read_text())
+        return parse(path.read_text(), variable)
     except ImproperlyConfigured:
         raise ImproperlyConfigured(
-            f"{_AUDIT_KEY_FILE} holds no usable key: remove it, or set TASKER_AUDIT_KEY"
+            f"{path} holds no usable key: remove it, or set {variable}"
         ) from None
+
+
+# The HMAC key of the tamper-evident audit chains (audit/chain.py).
+TASKER_AUDIT_KEY = _key_setting(
+    "TASKER_AUDIT_KEY",
+    "audit_key",
+    lambda: secrets.token_hex(32),
+    audit_key,
+    "at least 32 random bytes written as hex or base64",
+)
+# PII at rest (audit/crypto.py): Fernet master keys that wrap the per-record
+# data keys (the first wraps new ones; the others still unwrap until
+# `manage.py rotate_pii_keys` has re-wrapped everything), and the HMAC key
+# of the blind indexes that find a subject's records without decrypting.
+TASKER_PII_KEYS = _key_setting(
+    "TASKER_PII_KEYS",
+    "pii_keys",
+    lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    pii_master_keys,
+    "comma-separated Fernet keys; the first encrypts",
+)
+TASKER_PII_INDEX_KEY = _key_setting(
+    "TASKER_PII_INDEX_KEY",
+    "pii_index_key",
+    lambda: secrets.token_hex(32),
+    audit_key,
+    "at least 32 random bytes written as hex or base64",
+)
+# How long a process keeps an unwrapped data key (at most 60 s): an erased
+# subject's data is unreadable everywhere within this time.
+TASKER_PII_KEY_CACHE_SECONDS = min(
+    60.0, float(os.environ.get("TASKER_PII_KEY_CACHE_SECONDS", "60"))
+)
+# `manage.py gdpr_retention` erases subjects idle this long (post 06: 3 years).
+TASKER_PII_RETENTION_DAYS = int(os.environ.get("TASKER_PII_RETENTION_DAYS", "1095"))
+
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -13,6 +13,9 @@ for _scope in ("USER", "ANON", "AUTH"):
     os.environ.setdefault(f"TASKER_THROTTLE_{_scope}", "100000/min")
 # A fixed audit-chain key (32 bytes, hex): not a secret, tests only.
 os.environ.setdefault("TASKER_AUDIT_KEY", "7465737473" * 12 + "7465")
+# Fixed PII keys (a Fernet master key, a blind-index key): tests only.
+os.environ.setdefault("TASKER_PII_KEYS", "dGVzdHMtcGlpLW1hc3Rlci1rZXktMzItYnl0ZXMhISE=")
+os.environ.setdefault("TASKER_PII_INDEX_KEY", "696e646578" * 12 + "6964")
 os.environ.setdefault("TASKER_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 
 from tasker_project.settings.base import *  # noqa: E402, F403
