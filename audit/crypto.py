@@ -47,7 +47,7 @@ from django.conf import settings
 from audit.models import DataKey
 from tasker_project.core.errors import TaskerError
 
-TOKEN_PREFIX = "pii:1:"
+TOKEN_PREFIX = "pii:1:"  # noqa: S105 (a format marker, not a secret)
 ERASED = "[erased]"
 _NONCE_BYTES = 12
 # Bound the cache: a busy worker sees a new task (and key) per step.
@@ -279,7 +279,9 @@ def boxes_for(key_ids: Iterable[Any]) -> dict[uuid.UUID, Box]:
     return boxes
 
 
-def new_key(*, owner_type: str, owner_id: Any, subject: str | None) -> tuple[DataKey, Box]:
+def new_key(
+    *, owner_type: str, owner_id: Any, subject: str | None
+) -> tuple[DataKey, Box]:
     """Return a fresh data key row (not yet saved) and its box.
 
     ``subject`` is the e-mail of the person the record is about, if any:
