@@ -6,27 +6,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0005_chain_constraints'),
+        ("audit", "0005_chain_constraints"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DataKey',
+            name="DataKey",
             fields=[
-                ('id', models.UUIDField(default=tasker_project.core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
-                ('owner_type', models.CharField(max_length=64)),
-                ('owner_id', models.CharField(max_length=64)),
-                ('subject_index', models.CharField(blank=True, max_length=64)),
-                ('wrapped', models.BinaryField(null=True)),
-                ('master_id', models.CharField(blank=True, max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('erased_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=tasker_project.core.ids.uuid7,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("owner_type", models.CharField(max_length=64)),
+                ("owner_id", models.CharField(max_length=64)),
+                ("subject_index", models.CharField(blank=True, max_length=64)),
+                ("wrapped", models.BinaryField(null=True)),
+                ("master_id", models.CharField(blank=True, max_length=16)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("erased_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('subject_index', ''), _negated=True), fields=['subject_index'], name='datakey_subject'), models.Index(fields=['owner_type', 'owner_id'], name='datakey_owner'), models.Index(fields=['master_id'], name='datakey_master')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('wrapped__isnull', False), ('subject_index', ''), _connector='OR'), name='datakey_erased_has_no_subject')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("subject_index", ""), _negated=True),
+                        fields=["subject_index"],
+                        name="datakey_subject",
+                    ),
+                    models.Index(
+                        fields=["owner_type", "owner_id"], name="datakey_owner"
+                    ),
+                    models.Index(fields=["master_id"], name="datakey_master"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("wrapped__isnull", False),
+                            ("subject_index", ""),
+                            _connector="OR",
+                        ),
+                        name="datakey_erased_has_no_subject",
+                    )
+                ],
             },
         ),
     ]

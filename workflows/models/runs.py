@@ -32,7 +32,18 @@ class Task(models.Model):
     status = models.CharField(
         max_length=24, choices=TaskStatus.choices, default=TaskStatus.PENDING
     )
+    # Personal values in the context, the steps' results and approval
+    # requests are stored as tokens under this key (audit/crypto.py). Not
+    # indexed: a subject's tasks are found from the key (owner_id).
     context = models.JSONField(default=dict)
+    data_key = models.ForeignKey(
+        "audit.DataKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
     initiator = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
