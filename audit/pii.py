@@ -21,6 +21,11 @@ It knows two things:
   prose.
 
 A viewer allowed to see personal data gets everything unchanged.
+
+Personal values are stored encrypted (:mod:`audit.crypto`): the redactor
+opens the tokens with the task's data key before it masks, so every output
+path that renders through it shows plaintext to a ``pii_viewer``, masks to
+anyone else, and ``[erased]`` to everyone once the subject is erased.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from audit.crypto import ERASED, NO_KEY, Box, box_for, box_from_row
 from workflows.models import Step
 
 PII_KEYS = frozenset(
@@ -58,12 +64,29 @@ EMAIL_PATTERN = r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+"
 ERROR_CODE_KEYS = frozenset({"code", "class", "attempt"})
 
 
+# ``x-data-classification`` values that make a property personal.
+PERSONAL_CLASSIFICATIONS = ("pii", "confidential")
+
+
+def _marked_personal(sub: dict[str, Any]) -> bool:
+    if sub.get("x-pii") is True:
+        return True
+    classification = sub.get("x-data-classification")
+    return isinstance(classification, str) and classification.lower().startswith(
+        PERSONAL_CLASSIFICATIONS
+    )
+
+
 def schema_pii_keys(schema: Any) -> set[str]:
-    """Return property names the schema marks with ``x-pii: true``, any depth."""
+    """Return property names the schema marks personal, at any depth.
+
+    Marked means ``x-pii: true`` or an ``x-data-classification`` of
+    ``pii-*`` (``pii-contact``, ``pii-financial``, …) or ``confidential``.
+    """
     keys: set[str] = set()
     if isinstance(schema, dict):
         for name, sub in (schema.get("properties") or {}).items():
-            if isinstance(sub, dict) and sub.get("x-pii") is True:
+            if isinstance(sub, dict) and _marked_personal(sub):
                 keys.add(name)
             keys |= schema_pii_keys(sub)
         for key in ("items", "additionalProperties"):
@@ -83,6 +106,8 @@ def mask_value(value: Any) -> Any:
     The domain stays readable because operators need it (a bouncing domain,
     a typo in it) and it names a provider, not a person.
     """
+    if value == ERASED:
+        return value
     if isinstance(value, str) and "@" in value:
         local, _, domain = value.rpartition("@")
         return f"{local[:1]}{MASK}@{domain}"
@@ -133,6 +158,8 @@ class Redactor:
     reveal: bool = False
     keys: frozenset[str] = PII_KEYS
     values: frozenset[str] = field(default_factory=frozenset)
+    # Opens the stored tokens; the default looks a token's key up by its id.
+    box: Box = NO_KEY
 
     def learn(self, *sources: Any) -> Redactor:
         """Return a redactor that also knows the personal values in ``sources``.
@@ -142,13 +169,16 @@ class Redactor:
         """
         if self.reveal:
             return self
-        found = pii_values(sources, self.keys)
+        found = pii_values([self.box.open(s) for s in sources], self.keys)
         if found <= self.values:
             return self
-        return Redactor(reveal=False, keys=self.keys, values=self.values | found)
+        return Redactor(
+            reveal=False, keys=self.keys, values=self.values | found, box=self.box
+        )
 
     def data(self, value: Any) -> Any:
-        """Return structured data with personal keys masked and strings scrubbed."""
+        """Return stored data opened, with personal keys masked and strings scrubbed."""
+        value = self.box.open(value)
         if self.reveal:
             return value
         return self._data(value)
@@ -178,6 +208,7 @@ class Redactor:
 
     def error(self, error: Any) -> Any:
         """Return a step error with its prose (message, traceback) scrubbed."""
+        error = self.box.open(error)
         if self.reveal or not isinstance(error, dict):
             return error
         return {
@@ -205,6 +236,36 @@ class Redactor:
 REVEAL = Redactor(reveal=True)
 
 
+def task_box(task: Any) -> Box:
+    """Return the box of ``task``'s data key (joined if selected, else cached)."""
+    key_id = getattr(task, "data_key_id", None)
+    if key_id is None:
+        return NO_KEY
+    cached = getattr(task, "_state", None)
+    row = cached.fields_cache.get("data_key") if cached is not None else None
+    if row is not None:
+        return box_from_row(row.pk, row.wrapped, row.master_id)
+    return box_for(key_id)
+
+
+def subject_of(context: Any, keys: frozenset[str]) -> str | None:
+    """Return the e-mail a context is about: the first under a personal key.
+
+    ``customer_email`` and ``email`` are preferred; a context that names no
+    e-mail address has no subject (its key cannot be found by one).
+    """
+    if not isinstance(context, dict):
+        return None
+    for name in ("customer_email", "email"):
+        value = context.get(name)
+        if isinstance(value, str) and re.fullmatch(EMAIL_PATTERN, value.strip()):
+            return value.strip()
+    for value in pii_values([context], keys):
+        if re.fullmatch(EMAIL_PATTERN, value):
+            return value
+    return None
+
+
 def task_redactor(
     task: Any, *, reveal: bool, steps: Iterable[Any] | None = None
 ) -> Redactor:
@@ -214,8 +275,9 @@ def task_redactor(
     prefetched detail page); otherwise their results and approval requests
     are read in one query. Nothing is read for a viewer who sees all.
     """
+    box = task_box(task)
     if reveal:
-        return REVEAL
+        return Redactor(reveal=True, box=box)
     keys = definition_pii_keys(task.definition)
     if steps is None:
         rows: Iterable[Any] = Step.objects.filter(task_id=task.pk).values_list(
@@ -223,7 +285,8 @@ def task_redactor(
         )
     else:
         rows = [(step.results, step.approval_request) for step in steps]
-    return Redactor(keys=keys, values=pii_values([task.context, *rows], keys))
+    sources = box.open([task.context, *[list(row) for row in rows]])
+    return Redactor(keys=keys, values=pii_values(sources, keys), box=box)
 
 
 def context_redactor(task: Any, *, reveal: bool) -> Redactor:
@@ -231,7 +294,10 @@ def context_redactor(task: Any, *, reveal: bool) -> Redactor:
 
     For list pages, which show the context and the reason but no step data.
     """
+    box = task_box(task)
     if reveal:
-        return REVEAL
+        return Redactor(reveal=True, box=box)
     keys = definition_pii_keys(task.definition)
-    return Redactor(keys=keys, values=pii_values([task.context], keys))
+    return Redactor(
+        keys=keys, values=pii_values([box.open(task.context)], keys), box=box
+    )

@@ -7,7 +7,9 @@ module imports it before Django is set up.
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +34,10 @@ os.environ.update(
     DJANGO_DEBUG="0",
     DJANGO_SECRET_KEY="bench-only-throwaway-key-" + uuid.uuid4().hex,
     TASKER_AUDIT_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
+    # Throwaway PII keys (a Fernet master key, a blind-index key): production
+    # mode requires them, and every task's context is sealed under them.
+    TASKER_PII_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    TASKER_PII_INDEX_KEY=secrets.token_hex(32),
     DJANGO_SSL_REDIRECT="0",
     DJANGO_SECURE_COOKIES="0",
 )

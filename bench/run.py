@@ -19,6 +19,7 @@ from bench.environment import machine, recreate_database
 from bench.growth import measure_growth
 from bench.in_process import profile_hot_path, queries_per_step, readiness_cost
 from bench.measure import with_cpu
+from bench.pii_cost import pii_costs
 from bench.processes import Worker
 
 # --- the run ------------------------------------------------------------------------
@@ -76,6 +77,7 @@ def main() -> None:
     results["readiness"] = readiness_cost()
     results["queries_per_step"] = queries_per_step()
     results["profile"] = profile_hot_path()
+    results["pii"] = pii_costs()
 
     worker.start()
     try:

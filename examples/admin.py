@@ -15,6 +15,11 @@ hold a role in its team's namespace, and its personal columns (names,
 addresses, free text about a person) masked unless they also hold
 ``pii_viewer`` there. Searching those columns is for who may read them: a
 match would reveal what the mask hides.
+
+Personal columns are encrypted at rest (:mod:`audit.fields`): a search
+cannot look inside them. An e-mail is found by its blind index
+(:attr:`TeamSystemAdmin.blind_search_fields`, the whole address, any case),
+for who may read it.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 
+from audit.fields import PIIQuerySet, blind_lookup
 from audit.pii import Redactor, mask_value, pii_values
 from examples.microservices.handlers import WELCOME_SEQUENCES
 from examples.models import (
@@ -95,6 +101,12 @@ class TeamSystemAdmin(ScopedAdminMixin, admin.ModelAdmin):
     pii_fields: tuple[str, ...] = ()
     text_fields: tuple[str, ...] = ()
     related_pii: tuple[str, ...] = ()
+    # Encrypted e-mails (or paths to them) a search term is matched against,
+    # whole, by blind index; only for who may read them.
+    blind_search_fields: tuple[str, ...] = ()
+    # Related rows whose personal values a page reads (related_pii): their
+    # keys are read with the page's, in one query (PIIQuerySet.with_keys).
+    key_related: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -156,6 +168,12 @@ class TeamSystemAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     # ---- querysets and permissions -----------------------------------------
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if isinstance(queryset, PIIQuerySet):
+            return queryset.with_keys(*self.key_related)
+        return queryset
+
     def scope_queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if request.user.is_superuser:
             return queryset
@@ -202,6 +220,18 @@ class TeamSystemAdmin(ScopedAdminMixin, admin.ModelAdmin):
             return fields
         private = self._personal() | frozenset(self.related_pii)
         return [f for f in fields if f.lstrip("=^@") not in private]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term or not self.blind_search_fields or not self.reveals(request):
+            return found, duplicates
+        matches = Q()
+        for path in self.blind_search_fields:
+            matches |= blind_lookup(self.model, path, term)
+        return found | queryset.filter(matches), duplicates
 
 
 class SystemRecordAdmin(TeamSystemAdmin):
@@ -265,7 +295,8 @@ class OrderAdmin(SystemRecordAdmin):
     ]
     list_filter = ["status"]
     list_select_related = ["charge"]
-    search_fields = ["order_number", "customer_email", "idempotency_key", "task_id"]
+    search_fields = ["order_number", "idempotency_key", "task_id"]
+    blind_search_fields = ("customer_email",)
 
 
 @admin.register(SentEmail)
@@ -279,7 +310,8 @@ class SentEmailAdmin(SystemRecordAdmin):
     pii_fields = ("to", "subject", "body")
     list_display = ["message_id", "to", "template", "subject", "task_id", "created_at"]
     list_filter = ["template"]
-    search_fields = ["message_id", "to", "subject", "idempotency_key", "task_id"]
+    search_fields = ["message_id", "idempotency_key", "task_id"]
+    blind_search_fields = ("to",)
 
     def teams(self) -> frozenset[str]:
         return frozenset(MAILER_TEMPLATE_TEAMS.values())
@@ -339,7 +371,8 @@ class UserAccountAdmin(SystemRecordAdmin):
     pii_fields = ("email", "name")
     list_display = ["user_id", "email", "name", "plan", "status", "activated_at"]
     list_filter = ["plan", "status"]
-    search_fields = ["user_id", "email", "name", "idempotency_key", "task_id"]
+    search_fields = ["user_id", "idempotency_key", "task_id"]
+    blind_search_fields = ("email",)
 
 
 @admin.register(BillingProfile)
@@ -349,7 +382,8 @@ class BillingProfileAdmin(SystemRecordAdmin):
     list_display = ["account", "plan", "monthly_price_cents", "billing_required"]
     list_filter = ["plan", "billing_required"]
     list_select_related = ["account"]
-    search_fields = ["account__user_id", "account__email", "idempotency_key"]
+    search_fields = ["account__user_id", "idempotency_key"]
+    blind_search_fields = ("account__email",)
 
 
 @admin.register(UserPreferences)
@@ -358,7 +392,8 @@ class UserPreferencesAdmin(SystemRecordAdmin):
     related_pii = ("account__email",)
     list_display = ["account", "created_at"]
     list_select_related = ["account"]
-    search_fields = ["account__user_id", "account__email", "idempotency_key"]
+    search_fields = ["account__user_id", "idempotency_key"]
+    blind_search_fields = ("account__email",)
 
 
 @admin.register(Customer)
@@ -369,7 +404,8 @@ class CustomerAdmin(TeamSystemAdmin):
     pii_fields = ("name", "email")
     list_display = ["customer_id", "name", "email", "tier", "created_at"]
     list_filter = ["tier"]
-    search_fields = ["customer_id", "name", "email"]
+    search_fields = ["customer_id"]
+    blind_search_fields = ("email",)
     readonly_fields = ["created_at", "updated_at"]
 
 
@@ -380,6 +416,7 @@ class PaymentAdmin(TeamSystemAdmin):
     team = "payments"
     text_fields = ("description",)
     related_pii = ("customer__name", "customer__email")
+    key_related = ("customer",)
 
     list_display = [
         "payment_id",
@@ -392,7 +429,8 @@ class PaymentAdmin(TeamSystemAdmin):
     ]
     list_filter = ["status", "currency"]
     list_select_related = ["customer"]
-    search_fields = ["payment_id", "customer__customer_id", "customer__email"]
+    search_fields = ["payment_id", "customer__customer_id"]
+    blind_search_fields = ("customer__email",)
     autocomplete_fields = ["customer"]
     readonly_fields = ["refunded_cents", "created_at", "updated_at"]
     # Refunded states are reached by refunding, never typed in.
@@ -436,6 +474,7 @@ class SupportTicketAdmin(TeamSystemAdmin):
     team = "customer_success"
     text_fields = ("subject", "resolution_note")
     related_pii = ("customer__name", "customer__email")
+    key_related = ("customer",)
 
     list_display = [
         "ticket_id",
@@ -448,9 +487,9 @@ class SupportTicketAdmin(TeamSystemAdmin):
     ]
     list_filter = ["status"]
     list_select_related = ["customer", "payment"]
+    blind_search_fields = ("customer__email",)
     search_fields = [
         "ticket_id",
-        "subject",
         "customer__customer_id",
         "payment__payment_id",
         "refund_id",

@@ -86,7 +86,7 @@ def task_list(
 ) -> QuerySet[Task]:
     """Return visible tasks, newest first, filtered."""
     queryset = _visible(
-        Task.objects.select_related("definition", "namespace"), user=user
+        Task.objects.select_related("definition", "namespace", "data_key"), user=user
     )
     if namespace:
         queryset = queryset.filter(namespace__slug=namespace)
@@ -116,6 +116,9 @@ SUMMARY_COLUMNS = (
     "initiator_label",
     "source_system",
     "parent_step_id",
+    "data_key__id",
+    "data_key__wrapped",
+    "data_key__master_id",
     "created_at",
     "started_at",
     "completed_at",
@@ -196,7 +199,9 @@ def approvals_for(*, user: Any) -> QuerySet[Step]:
     """Return steps waiting for a decision ``user`` may make (not their own tasks)."""
     return (
         _visible(
-            Step.objects.select_related("task", "task__namespace", "task__definition"),
+            Step.objects.select_related(
+                "task", "task__namespace", "task__definition", "task__data_key"
+            ),
             user=user,
             path="task__namespace",
             action=Action.APPROVE,
@@ -329,7 +334,7 @@ def _history_row(
 def task_get_with_steps(*, task_id: Any) -> Task:
     """Return one task unscoped, for trusted system callers (CLI, engine)."""
     return (
-        Task.objects.select_related("definition", "namespace", "initiator")
+        Task.objects.select_related("definition", "namespace", "initiator", "data_key")
         .prefetch_related(_steps_prefetch())
         .get(pk=task_id)
     )

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from audit.fields import seal_for
 from audit.registry import log_update
 from examples.models import SupportTicket
 from workflows.handlers import PermanentError
@@ -72,7 +73,10 @@ def ticket_resolve(
             ticket_id=ticket_id, status=SupportTicket.Status.OPEN
         ).update(
             status=SupportTicket.Status.RESOLVED,
-            resolution_note=note,
+            # The UPDATE skips pre_save: the note is sealed here, under the
+            # ticket's key.
+            resolution_note=seal_for(before, note),
+            data_key=before.data_key_id,
             refund_id=refund_id,
             resolved_by_task=task_id,
             resolution_key=idempotency_key,

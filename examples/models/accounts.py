@@ -2,6 +2,13 @@
 
 from django.db import models
 
+from audit.fields import (
+    BlindIndexField,
+    DataKeyField,
+    EncryptedEmailField,
+    EncryptedTextField,
+    PIIQuerySet,
+)
 from examples.models.ids import user_id
 from tasker_project.core.timestamps import TimeStampedModel
 
@@ -15,10 +22,12 @@ class Plan(models.TextChoices):
 class UserAccount(TimeStampedModel):
     """An account of the user service.
 
-    ``email`` is unique. ``idempotency_key`` names the registration that
-    created the account: the same registration retried gets the same
-    account, another registration for the email is refused. Status moves
-    ``pending → active`` once, when the registration workflow finishes.
+    ``email`` is unique by its blind index (``email_index``); it and the
+    name are encrypted under the account's data key. ``idempotency_key``
+    names the registration that created the account: the same registration
+    retried gets the same account, another registration for the email is
+    refused. Status moves ``pending → active`` once, when the registration
+    workflow finishes.
     """
 
     class Status(models.TextChoices):
@@ -27,20 +36,28 @@ class UserAccount(TimeStampedModel):
 
     user_id = models.CharField(max_length=40, unique=True, default=user_id)
     idempotency_key = models.CharField(max_length=255)
-    email = models.EmailField()
-    name = models.CharField(max_length=200)
+    email = EncryptedEmailField()
+    email_index = BlindIndexField(source="email")
+    name = EncryptedTextField(max_length=200)
     plan = models.CharField(max_length=16, choices=Plan.choices)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PENDING
     )
     activated_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    data_key = DataKeyField()
+
+    objects = PIIQuerySet.as_manager()
+
+    pii_subject = "email"
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["email"], name="examples_user_unique_email"
+                fields=["email_index"],
+                condition=~models.Q(email_index=""),
+                name="examples_user_unique_email",
             ),
             models.UniqueConstraint(
                 fields=["idempotency_key"], name="examples_user_unique_key"

@@ -2,6 +2,12 @@
 
 from django.db import models
 
+from audit.fields import (
+    BlindIndexField,
+    DataKeyField,
+    EncryptedEmailField,
+    PIIQuerySet,
+)
 from examples.models.ids import charge_id, order_number
 from tasker_project.core.timestamps import TimeStampedModel
 
@@ -107,7 +113,11 @@ class GatewayCharge(TimeStampedModel):
 
 
 class Order(TimeStampedModel):
-    """An order the order service recorded; one per idempotency key."""
+    """An order the order service recorded; one per idempotency key.
+
+    The customer's e-mail is encrypted under the order's data key and found
+    by ``customer_email_index``.
+    """
 
     class Status(models.TextChoices):
         CONFIRMED = "confirmed", "Confirmed"
@@ -115,7 +125,8 @@ class Order(TimeStampedModel):
     order_number = models.CharField(max_length=40, unique=True, default=order_number)
     idempotency_key = models.CharField(max_length=255)
     task_id = models.CharField(max_length=64, blank=True, db_index=True)
-    customer_email = models.EmailField()
+    customer_email = EncryptedEmailField()
+    customer_email_index = BlindIndexField(source="customer_email")
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.CONFIRMED
     )
@@ -127,6 +138,11 @@ class Order(TimeStampedModel):
     charge = models.ForeignKey(
         GatewayCharge, on_delete=models.PROTECT, related_name="orders"
     )
+    data_key = DataKeyField()
+
+    objects = PIIQuerySet.as_manager()
+
+    pii_subject = "customer_email"
 
     class Meta:
         ordering = ["-created_at"]
@@ -144,7 +160,9 @@ class Order(TimeStampedModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["customer_email"], name="examples_order_email"),
+            models.Index(
+                fields=["customer_email_index"], name="examples_order_email_index"
+            ),
         ]
 
     def __str__(self) -> str:

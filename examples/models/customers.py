@@ -2,6 +2,13 @@
 
 from django.db import models
 
+from audit.fields import (
+    BlindIndexField,
+    DataKeyField,
+    EncryptedEmailField,
+    EncryptedTextField,
+    PIIQuerySet,
+)
 from tasker_project.core.ids import uuid7
 from tasker_project.core.timestamps import TimeStampedModel
 
@@ -17,7 +24,11 @@ def ticket_id() -> str:
 
 
 class Customer(TimeStampedModel):
-    """A customer of the CRM; the tier sets the refund policy limit."""
+    """A customer of the CRM; the tier sets the refund policy limit.
+
+    Name and e-mail are encrypted under the customer's data key; the
+    e-mail is unique and looked up by its blind index (``email_index``).
+    """
 
     class Tier(models.TextChoices):
         BASIC = "basic", "Basic"
@@ -25,15 +36,23 @@ class Customer(TimeStampedModel):
         PREMIUM = "premium", "Premium"
 
     customer_id = models.CharField(max_length=40, unique=True, default=customer_id)
-    name = models.CharField(max_length=200)
-    email = models.EmailField()
+    name = EncryptedTextField(max_length=200)
+    email = EncryptedEmailField()
+    email_index = BlindIndexField(source="email")
     tier = models.CharField(max_length=16, choices=Tier.choices)
+    data_key = DataKeyField()
+
+    objects = PIIQuerySet.as_manager()
+
+    pii_subject = "email"
 
     class Meta:
         ordering = ["customer_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["email"], name="examples_customer_unique_email"
+                fields=["email_index"],
+                condition=~models.Q(email_index=""),
+                name="examples_customer_unique_email",
             ),
             models.CheckConstraint(
                 condition=models.Q(tier__in=["basic", "standard", "premium"]),
@@ -52,7 +71,9 @@ class SupportTicket(TimeStampedModel):
     Status moves ``open → resolved`` once, by the refund workflow, which
     records the refund, the resolving task and its idempotency key
     (``resolution_key``) so a retried resolution finds its own work. A
-    ``closed`` ticket was closed without a refund and refuses one.
+    ``closed`` ticket was closed without a refund and refuses one. Subject
+    and resolution note are encrypted under the ticket's data key, whose
+    subject is the customer.
     """
 
     class Status(models.TextChoices):
@@ -71,15 +92,20 @@ class SupportTicket(TimeStampedModel):
         null=True,
         blank=True,
     )
-    subject = models.CharField(max_length=200)
+    subject = EncryptedTextField(max_length=200)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.OPEN
     )
-    resolution_note = models.TextField(blank=True)
+    resolution_note = EncryptedTextField(blank=True)
     refund_id = models.CharField(max_length=40, blank=True)
     resolved_by_task = models.CharField(max_length=64, blank=True)
     resolution_key = models.CharField(max_length=255, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    data_key = DataKeyField()
+
+    objects = PIIQuerySet.as_manager()
+
+    pii_subject = "customer__email"
 
     class Meta:
         ordering = ["-created_at"]

@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from audit.fields import DataKeyField, EncryptedTextField, PIIQuerySet
 from tasker_project.core.ids import uuid7
 from tasker_project.core.timestamps import TimeStampedModel
 
@@ -30,7 +31,9 @@ class Payment(TimeStampedModel):
     eligibility check spends one of ``settling_checks_remaining``, so a demo
     payment can settle on a chosen check); ``captured → partially_refunded
     → refunded`` as refunds are recorded; ``failed`` never captured money.
-    ``refunded_cents`` only grows, never past ``amount_cents``.
+    ``refunded_cents`` only grows, never past ``amount_cents``. The
+    description is free text about the customer's purchase: encrypted under
+    the payment's data key, whose subject is the customer.
     """
 
     class Status(models.TextChoices):
@@ -53,7 +56,12 @@ class Payment(TimeStampedModel):
         max_length=20, choices=Status.choices, default=Status.CAPTURED
     )
     settling_checks_remaining = models.PositiveIntegerField(default=0)
-    description = models.CharField(max_length=255, blank=True)
+    description = EncryptedTextField(max_length=255, blank=True)
+    data_key = DataKeyField()
+
+    objects = PIIQuerySet.as_manager()
+
+    pii_subject = "customer__email"
 
     class Meta:
         ordering = ["-created_at"]

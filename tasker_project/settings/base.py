@@ -285,12 +285,14 @@ def database_from_env() -> dict:
         # Web, worker and beat share the file: WAL lets readers run beside the
         # writer, IMMEDIATE takes the write lock at BEGIN so two writers queue
         # on the busy timeout instead of failing to upgrade a read lock.
+        # secure_delete overwrites deleted content with zeros, so an erased
+        # or rewritten value does not linger in free pages of the file.
         config["OPTIONS"] = {
             "timeout": 30,
             "transaction_mode": "IMMEDIATE",
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                "PRAGMA busy_timeout=30000;"
+                "PRAGMA busy_timeout=30000; PRAGMA secure_delete=ON;"
             ),
         }
     elif config["ENGINE"] == "django.db.backends.postgresql":

@@ -97,7 +97,7 @@ class TaskTransitionAdmin(TransitionAdmin):
         "reason_display",
     )
     list_filter = ("to_status", "from_status", ("task__namespace", NamespaceFilter))
-    list_select_related = ("task__definition__namespace",)
+    list_select_related = ("task__definition__namespace", "task__data_key")
     search_fields = ("=task__id", "actor_label", "reason")
 
     @admin.display(description="task", ordering="task__created_at")
@@ -122,7 +122,7 @@ class StepTransitionAdmin(TransitionAdmin):
         "from_status",
         ("step__task__namespace", NamespaceFilter),
     )
-    list_select_related = ("step__task__definition",)
+    list_select_related = ("step__task__definition", "step__task__data_key")
     search_fields = ("=step__id", "=step__task__id", "step__name", "actor_label")
 
     @admin.display(description="step")

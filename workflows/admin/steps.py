@@ -62,7 +62,11 @@ class StepTransitionInline(ReadOnlyInline):
     verbose_name_plural = "status history"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StepTransition]:
-        return super().get_queryset(request).select_related("step__task__definition")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("step__task__definition", "step__task__data_key")
+        )
 
     @admin.display(description="reason")
     def reason_display(self, obj: StepTransition) -> str:
@@ -98,7 +102,7 @@ class StepAdmin(
         "template__kind",
         ("task__status", TaskStatusFilter),
     )
-    list_select_related = ("task__definition__namespace", "template")
+    list_select_related = ("task__definition__namespace", "task__data_key", "template")
     search_fields = (
         "name",
         "=task__id",
@@ -187,7 +191,12 @@ class StepAdmin(
         return (
             super()
             .get_queryset(request)
-            .select_related("task__definition__namespace", "template", "decided_by")
+            .select_related(
+                "task__definition__namespace",
+                "task__data_key",
+                "template",
+                "decided_by",
+            )
         )
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -174,7 +174,7 @@ class TaskAdmin(
         WorkflowNameFilter,
         "source_system",
     )
-    list_select_related = ("definition__namespace", "namespace")
+    list_select_related = ("definition__namespace", "namespace", "data_key")
     search_fields = (
         "=id",
         "correlation_id",
@@ -241,7 +241,9 @@ class TaskAdmin(
         return (
             super()
             .get_queryset(request)
-            .select_related("definition__namespace", "namespace", "parent_step")
+            .select_related(
+                "definition__namespace", "namespace", "parent_step", "data_key"
+            )
             .annotate(
                 step_total=Count("steps"),
                 step_done=Count("steps", filter=Q(steps__status__in=STEP_SATISFIED)),

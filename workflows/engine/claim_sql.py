@@ -25,6 +25,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from audit.crypto import NO_KEY, Box
+from audit.models import DataKey
 from workflows.engine.states import REASON_CLAIMED, StepStatus
 from workflows.models import (
     Step,
@@ -66,6 +68,14 @@ class Claim:
     dependency_results: dict[str, Any] = field(default_factory=dict)
     # On whose behalf the worker runs the attempt (the task's initiator).
     initiator_label: str = ""
+    # The task's data key as the claim read it (personal values in
+    # ``context`` and ``dependency_results`` are tokens under it until
+    # :func:`workflows.engine.sealing.open_claim` opens them into ``box``).
+    definition_id: Any = None
+    data_key_id: Any = None
+    data_key_wrapped: bytes | None = None
+    data_key_master: str = ""
+    box: Box = NO_KEY
 
 
 _TABLES = {
@@ -76,6 +86,7 @@ _TABLES = {
     "task": Task._meta.db_table,
     "definition": WorkflowDefinition._meta.db_table,
     "namespace": Task._meta.get_field("namespace").related_model._meta.db_table,
+    "data_key": DataKey._meta.db_table,
 }
 
 # The statuses and the reason the claim writes come from the state machine.
@@ -116,13 +127,14 @@ SELECT c.id, c.task_id, c.name, c.attempts, c.max_attempts, t.kind, t.handler,
         FROM {edge} e JOIN {step} p ON p.id = e.parent_id
         WHERE e.child_id = c.id
     ) END,
-    k.initiator_label
+    k.initiator_label, k.definition_id, k.data_key_id, dk.wrapped, dk.master_id
 FROM claimed c
 CROSS JOIN (SELECT set_config('synchronous_commit', %s, true)) AS commit_mode
 JOIN {template} t ON t.id = c.template_id
 JOIN {task} k ON k.id = c.task_id
 JOIN {definition} d ON d.id = k.definition_id
 JOIN {namespace} n ON n.id = k.namespace_id
+LEFT JOIN {data_key} dk ON dk.id = k.data_key_id
 """
 
 _SQLITE = """
@@ -183,6 +195,10 @@ def claim(
             version=row[18],
             dependency_results=_json(row[19]) or {},
             initiator_label=row[20],
+            definition_id=row[21],
+            data_key_id=row[22],
+            data_key_wrapped=row[23],
+            data_key_master=row[24] or "",
         )
     return _claim_sqlite(step_id, pk, grace_seconds, actor_label)
 
@@ -200,7 +216,7 @@ def load_step(step_id: Any) -> Step:
     """
     return (
         Step.objects.select_related(
-            "template", "task", "task__definition", "task__namespace"
+            "template", "task", "task__definition", "task__namespace", "task__data_key"
         )
         .defer(
             "task__definition__context_schema",
@@ -270,4 +286,8 @@ def attempt_of(step: Step, *, attempt: int) -> Claim:
         version=task.definition.version,
         dependency_results=dependency_results,
         initiator_label=task.initiator_label,
+        definition_id=task.definition_id,
+        data_key_id=task.data_key_id,
+        data_key_wrapped=task.data_key.wrapped if task.data_key else None,
+        data_key_master=task.data_key.master_id if task.data_key else "",
     )

@@ -30,7 +30,7 @@ from django.utils.module_loading import import_string
 
 from tasker_project.core import context
 from tasker_project.core.actors import WORKER, Actor
-from workflows.engine import claim_sql, dispatch, limits, settle_sql
+from workflows.engine import claim_sql, dispatch, limits, sealing, settle_sql
 from workflows.engine.backoff import retry_delay
 from workflows.engine.claim_sql import Claim
 from workflows.engine.progress import (
@@ -162,6 +162,7 @@ def _run_claimed(
         if child is not None:
             return rejoin_subtask(step=claim, attempt=attempt, child=child)
     try:
+        sealing.open_claim(claim)
         ctx = build_context(claim)
         handler = load_handler(claim.handler)
         with limits.step_time_limit(
@@ -205,16 +206,22 @@ def await_approval(*, step: Claim, attempt: int, request: AwaitApproval) -> str:
             f"approval details of step '{step.name}' are not JSON-serialisable: {exc}",
             code="bad_results",
         ) from exc
+    # The request is stored like results: details sealed, the reason (prose)
+    # with the task's personal values masked.
+    reason = sealing.claim_scrubber(step, details).text(request.reason)
     moved = step_transition(
         step_id=step.pk,
         from_status=StepStatus.IN_PROGRESS,
         to_status=StepStatus.WAITING_FOR_APPROVAL,
         actor=WORKER,
         attempt=attempt,
-        reason=request.reason[:500],
+        reason=reason[:500],
         updates={
             "lease_expires_at": None,
-            "approval_request": {"reason": request.reason, "details": details},
+            "approval_request": {
+                "reason": reason,
+                "details": sealing.seal_for_claim(step, details),
+            },
         },
         step_name=step.name,
     )
@@ -305,8 +312,10 @@ def complete_attempt(
     """Record success, enqueue ready children and finalize the task.
 
     With ``continuation``, one ready child may be held for this process to
-    run next instead of being published.
+    run next instead of being published. ``results`` are stored sealed under
+    the task's key.
     """
+    results = sealing.seal_for_claim(step, results)
     if connection.vendor == "postgresql":
         return _complete_attempt_postgresql(step, attempt, results, actor, continuation)
     with transaction.atomic():
@@ -401,8 +410,12 @@ def error_record(exc: BaseException, attempt: int) -> dict[str, Any]:
 def fail_attempt(
     *, step: Claim, attempt: int, exc: BaseException, actor: Actor = WORKER
 ) -> str:
-    """Record a failed attempt: wait for retry if allowed, else fail the step."""
-    error = error_record(exc, attempt)
+    """Record a failed attempt: wait for retry if allowed, else fail the step.
+
+    The error's prose (message, traceback) is stored with the task's known
+    personal values masked: handlers copy data into exception messages.
+    """
+    error = sealing.claim_scrubber(step).error(error_record(exc, attempt))
     can_retry = (
         step.retryable
         and not isinstance(exc, PermanentError)

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 
 from tasker_project.core.actors import SUBWORKFLOW, Actor
-from workflows.engine import dispatch
+from workflows.engine import dispatch, sealing
 from workflows.engine.readiness import ready_children, task_step_counts
 from workflows.engine.states import (
     REASON_DEPENDENCIES_SATISFIED,
@@ -131,14 +131,21 @@ def settle_parent_step(*, child: Task) -> str | None:
         return None
     with transaction.atomic():
         parent_task = lock_task(parent_step.task_id)
-        child_results = _child_results(child)
+        child_results = sealing.open_for_task(child, _child_results(child))
         request = parent_step.approval_request or {}
+        outputs = request.get("outputs") or {}
         if child.status == TaskStatus.COMPLETE:
             results = {
                 "child_task_id": str(child.pk),
                 "child_workflow": str(child.definition),
                 "child_status": child.status,
-                **_outputs(child_results, request.get("outputs") or {}),
+                # The child's values cross sealed under the parent's key.
+                **sealing.seal_outputs(
+                    _outputs(child_results, outputs),
+                    outputs,
+                    source=child,
+                    target=parent_task,
+                ),
             }
             moved = step_transition(
                 step_id=parent_step.pk,

@@ -21,6 +21,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator, FormatChecker
 
+from audit.crypto import TOKEN_PREFIX, is_token
+from audit.models import DataKey
 from audit.trail import audit_record_many
 from namespaces.models import Namespace
 from tasker_project.core.actors import Actor
@@ -32,7 +34,7 @@ from tasker_project.core.errors import (
     TaskerError,
 )
 from tasker_project.core.json_values import ensure_storable
-from workflows.engine import dispatch
+from workflows.engine import dispatch, sealing
 from workflows.engine.states import StepStatus, TaskStatus
 from workflows.models import (
     Step,
@@ -199,12 +201,35 @@ def refuse_bad_input(
             "idempotency_key": idempotency_key,
         }
     )
+    token_at = _token_path(context)
+    if token_at is not None:
+        field = f"context.{token_at}" if token_at else "context"
+        raise ContextValidationError(
+            f"{field}: a value may not start with {TOKEN_PREFIX!r} (the marker "
+            "of an encrypted value)",
+            fields={field: [f"May not start with {TOKEN_PREFIX!r}."]},
+        )
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise TaskerError(
             "idempotency key must be 1 to 200 characters",
             code="invalid_idempotency_key",
             fields={"idempotency_key": ["Must be 1 to 200 characters."]},
         )
+
+
+def _token_path(value: Any, path: str = "") -> str | None:
+    """Return the dotted path of the first string shaped like a stored token."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return path if is_token(value) else None
+    for key, item in items:
+        found = _token_path(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def request_hash(payload: dict[str, Any]) -> str:
@@ -302,8 +327,10 @@ def create_tasks(
 ) -> list[Task]:
     """Write ``rows`` (Task field values) as started tasks, in bulk.
 
-    Six INSERTs whatever the number of tasks: tasks, steps, edges, the
-    tasks' and the root steps' transitions, and one audit event per task.
+    Seven INSERTs whatever the number of tasks: the tasks' data keys, tasks,
+    steps, edges, the tasks' and the root steps' transitions, and one audit
+    event per task. Each context is stored sealed under its task's key
+    (:mod:`workflows.engine.sealing`).
     The roots are published after commit. Call inside a transaction.
     """
     templates = _cached(definition)[0]
@@ -318,6 +345,9 @@ def create_tasks(
         )
         for row in rows
     ]
+    DataKey.objects.bulk_create(
+        sealing.seal_new_tasks(tasks, sealing.definition_keys(definition))
+    )
     Task.objects.bulk_create(tasks)
     steps: list[Step] = []
     edges: list[StepEdge] = []

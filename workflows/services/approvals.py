@@ -23,6 +23,7 @@ from tasker_project.core.errors import (
     PermissionDenied,
     TaskerError,
 )
+from workflows.engine import sealing
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus
 from workflows.engine.transitions import step_transition
@@ -77,6 +78,9 @@ def step_reject(*, step: Step, actor: Actor, comment: str) -> Step:
 @transaction.atomic
 def _decide(*, step: Step, actor: Actor, comment: str, approved: bool) -> Step:
     task = lock_task(step.task_id)
+    # The comment is prose: stored (step, transition, audit) with the
+    # task's personal values masked.
+    comment = sealing.task_scrubber(task).text(comment)
     current = Step.objects.get(pk=step.pk)
     if current.status != StepStatus.WAITING_FOR_APPROVAL:
         raise IllegalTransition(

@@ -14,7 +14,7 @@ from namespaces.roles import Action
 from tasker_project.core.actors import Actor
 from tasker_project.core.errors import ConcurrentChange, IllegalTransition, TaskerError
 from tasker_project.core.json_values import ensure_storable
-from workflows.engine import dispatch
+from workflows.engine import dispatch, sealing
 from workflows.engine.progress import enqueue_ready_children, finalize_task, lock_task
 from workflows.engine.states import StepStatus, TaskStatus, step_can_move
 from workflows.engine.transitions import step_transition, task_transition
@@ -44,6 +44,7 @@ def step_retry(*, step: Step, actor: Actor, reason: str = "") -> Step:
 @transaction.atomic
 def _step_retry(*, step: Step, actor: Actor, reason: str) -> Step:
     task = lock_task(step.task_id)
+    reason = sealing.task_scrubber(task).text(reason)
     current = Step.objects.select_related("template").get(pk=step.pk)
     if current.status != StepStatus.FAILED:
         raise IllegalTransition(
@@ -127,6 +128,10 @@ def step_resolve(*, step: Step, actor: Actor, results: Any, reason: str = "") ->
 @transaction.atomic
 def _step_resolve(*, step: Step, actor: Actor, results: Any, reason: str) -> Step:
     task = lock_task(step.task_id)
+    # Stored like a handler's results: sealed under the task's key, the
+    # reason with the task's personal values (these results' too) masked.
+    reason = sealing.task_scrubber(task, results).text(reason)
+    results = sealing.seal_for_task(task, results)
     current = Step.objects.select_related("template").get(pk=step.pk)
     if current.template.kind == StepKind.APPROVAL:
         # Resolving would let an operator — even the initiator — stand in

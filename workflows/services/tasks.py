@@ -25,7 +25,7 @@ from tasker_project.core.errors import (
     NotFound,
     TaskerError,
 )
-from workflows.engine import start
+from workflows.engine import sealing, start
 from workflows.engine.progress import lock_task, settle_parent_step
 from workflows.engine.states import (
     STEP_NON_TERMINAL,
@@ -283,6 +283,7 @@ def _cancel_descendants(root: Task) -> None:
 @transaction.atomic
 def _task_cancel(*, task: Task, actor: Actor, reason: str) -> Task:
     locked = lock_task(task.pk)
+    reason = sealing.task_scrubber(locked).text(reason)
     if locked.status not in (
         TaskStatus.PENDING,
         TaskStatus.IN_PROGRESS,
