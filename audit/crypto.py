@@ -92,7 +92,7 @@ def current_master_id() -> str:
     return masters()[0][0]
 
 
-def unwrap(wrapped: bytes, master_id: str = "") -> bytes:
+def unwrap(wrapped: bytes | memoryview, master_id: str = "") -> bytes:
     """Return the raw data key; try the named master first, then the others."""
     ordered = sorted(masters(), key=lambda pair: pair[0] != master_id)
     for _, fernet in ordered:
@@ -232,7 +232,9 @@ def holds_tokens(value: Any) -> bool:
     return is_token(value)
 
 
-def box_from_row(key_id: Any, wrapped: bytes | None, master_id: str = "") -> Box:
+def box_from_row(
+    key_id: Any, wrapped: bytes | memoryview | None, master_id: str = ""
+) -> Box:
     """Return the box of a data key row already read (the claim joins it)."""
     if key_id is None:
         return NO_KEY

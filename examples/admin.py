@@ -33,6 +33,7 @@ from django.http import HttpRequest
 
 from audit.fields import PIIQuerySet, blind_lookup
 from audit.pii import Redactor, mask_value, pii_values
+from examples.gdpr import gdpr_export_action
 from examples.microservices.handlers import WELCOME_SEQUENCES
 from examples.models import (
     BillingProfile,
@@ -407,6 +408,7 @@ class CustomerAdmin(TeamSystemAdmin):
     search_fields = ["customer_id"]
     blind_search_fields = ("email",)
     readonly_fields = ["created_at", "updated_at"]
+    actions = [gdpr_export_action]
 
 
 @admin.register(Payment)

@@ -9,6 +9,10 @@ class ExamplesConfig(AppConfig):
 
     def ready(self) -> None:
         from audit.registry import register
+        from examples import gdpr
+
+        # The records GDPR export and erasure find by a subject's e-mail.
+        gdpr.register()
         from examples.models import (
             Customer,
             GatewayRefund,

@@ -8,8 +8,10 @@ from auditlog.middleware import AuditlogMiddleware as BaseAuditlogMiddleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from audit.access import record_viewed
 from tasker_project.client_ip import client_ip
 from tasker_project.core import context
+from tasker_project.core.actors import Actor
 
 CORRELATION_HEADER = "X-Correlation-ID"
 
@@ -61,3 +63,23 @@ class AuditlogMiddleware(BaseAuditlogMiddleware):
         if not getattr(settings, "TASKER_TRUSTED_PROXIES", 0):
             return None
         return BaseAuditlogMiddleware._get_remote_port(request)
+
+
+class PIIViewedMiddleware:
+    """Record ``pii.viewed`` for a response that showed personal data unmasked.
+
+    Redactors note each object they reveal (:func:`audit.access.note_viewed`)
+    on the request, in the API, the admin and any page; after the view, a
+    successful response writes one event per namespace with the object ids.
+    A refused or failed response showed nothing and records nothing.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if response.status_code < 400 and user is not None and user.is_authenticated:
+            record_viewed(request, actor=Actor.of(user))
+        return response

@@ -10,6 +10,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
+from audit.access import note_viewed
 from audit.pii import Redactor, task_redactor
 from namespaces.roles import Action
 from namespaces.scoping import may
@@ -33,9 +34,15 @@ def request_redactor(request: HttpRequest | None, task: Any) -> Redactor:
         return task_redactor(task, reveal=False)
     cache: dict[Any, Redactor] = request.__dict__.setdefault("_tasker_redactors", {})
     if task.pk not in cache:
-        cache[task.pk] = task_redactor(
-            task, reveal=may(request, task.namespace_id, Action.VIEW_PII)
-        )
+        reveal = may(request, task.namespace_id, Action.VIEW_PII)
+        cache[task.pk] = task_redactor(task, reveal=reveal)
+        if reveal and task.data_key_id is not None:
+            note_viewed(
+                request,
+                namespace_id=task.namespace_id,
+                object_type="task",
+                object_id=task.pk,
+            )
     return cache[task.pk]
 
 

@@ -247,6 +247,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "tasker_project.middleware.AuditlogMiddleware",
+    # Innermost: writes pii.viewed while the request's context is bound.
+    "tasker_project.middleware.PIIViewedMiddleware",
 ]
 
 ROOT_URLCONF = "tasker_project.urls"

@@ -73,7 +73,7 @@ class Claim:
     # :func:`workflows.engine.sealing.open_claim` opens them into ``box``).
     definition_id: Any = None
     data_key_id: Any = None
-    data_key_wrapped: bytes | None = None
+    data_key_wrapped: bytes | memoryview | None = None
     data_key_master: str = ""
     box: Box = NO_KEY
 

@@ -166,4 +166,5 @@ def seal_outputs(
         for name, path in spec.items()
         if any(part in source_keys for part in str(path).split("."))
     }
-    return box.seal(outputs, frozenset(keys))
+    sealed: dict[str, Any] = box.seal(outputs, frozenset(keys))
+    return sealed

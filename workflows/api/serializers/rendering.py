@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from rest_framework import serializers
 
+from audit.access import note_viewed
 from audit.pii import Redactor, context_redactor, task_redactor
 from workflows.models import Task
 
@@ -43,6 +44,13 @@ def _redactor(
             prefetched = getattr(task, "_prefetched_objects_cache", {}).get("steps")
             held = task_redactor(task, reveal=reveal, steps=prefetched)
         cache[(task.pk, steps)] = held
+        if reveal and task.data_key_id is not None:
+            note_viewed(
+                context.get("request"),
+                namespace_id=task.namespace_id,
+                object_type="task",
+                object_id=task.pk,
+            )
     return held
 
 
