@@ -219,9 +219,13 @@ def _event_task(event: AuditEvent) -> Task | None:
     except ValueError:
         return None
     if event.object_type == "step":
-        step = Step.objects.select_related("task__definition").filter(pk=pk).first()
+        step = (
+            Step.objects.select_related("task__definition", "task__data_key")
+            .filter(pk=pk)
+            .first()
+        )
         return step.task if step is not None else None
-    return Task.objects.select_related("definition").filter(pk=pk).first()
+    return Task.objects.select_related("definition", "data_key").filter(pk=pk).first()
 
 
 User = get_user_model()

@@ -118,8 +118,9 @@ _cache: dict[uuid.UUID, tuple[float, AESGCM]] = {}
 def _remember(key_id: uuid.UUID, aead: AESGCM) -> None:
     if len(_cache) >= _CACHE_MAX:
         now = time.monotonic()
-        for stale in [k for k, (until, _) in _cache.items() if until <= now]:
-            del _cache[stale]
+        # list(): a snapshot, other threads insert meanwhile.
+        for stale in [k for k, (until, _) in list(_cache.items()) if until <= now]:
+            _cache.pop(stale, None)
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
     _cache[key_id] = (time.monotonic() + settings.TASKER_PII_KEY_CACHE_SECONDS, aead)
@@ -130,7 +131,7 @@ def _cached(key_id: uuid.UUID) -> AESGCM | None:
     if entry is None:
         return None
     if entry[0] <= time.monotonic():
-        del _cache[key_id]
+        _cache.pop(key_id, None)  # another thread may have dropped it already
         return None
     return entry[1]
 

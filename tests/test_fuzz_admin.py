@@ -121,7 +121,9 @@ def snapshot() -> dict[str, Any]:
         "steps": list(Step.objects.order_by("pk").values_list("status", "results")),
         "task_transitions": TaskTransition.objects.count(),
         "step_transitions": StepTransition.objects.count(),
-        "audit": AuditEvent.objects.count(),
+        # A re-rendered form that shows the task's data unmasked records who
+        # saw it (pii.viewed): a read on the trail, not a change.
+        "audit": AuditEvent.objects.exclude(action="pii.viewed").count(),
         "grants": NamespaceGrant.objects.count(),
         "memberships": memberships.count(),
     }

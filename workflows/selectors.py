@@ -182,7 +182,12 @@ def step_get(*, user: Any, step_id: Any, task_id: Any = None) -> Step:
     """Return one visible step (of ``task_id`` when given)."""
     queryset = _visible(
         Step.objects.select_related(
-            "template", "task", "task__namespace", "task__definition", "decided_by"
+            "template",
+            "task",
+            "task__namespace",
+            "task__definition",
+            "task__data_key",
+            "decided_by",
         ),
         user=user,
         path="task__namespace",

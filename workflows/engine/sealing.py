@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.crypto import NO_KEY, Box, box_from_row, holds_tokens, new_key
+from audit.crypto import ERASED, NO_KEY, Box, box_from_row, new_key
 from audit.models import DataKey
 from audit.pii import Redactor, definition_pii_keys, pii_values, subject_of, task_box
+from tasker_project.core.errors import TaskerError
 from workflows.handlers import PermanentError
 from workflows.models import Task, WorkflowDefinition
 
@@ -58,15 +59,31 @@ def seal_new_tasks(tasks: list[Task], keys: frozenset[str]) -> list[DataKey]:
     """
     rows = []
     for task in tasks:
+        task_keys, inherited = keys, ""
+        if task.parent_step_id:
+            # A subtask's input came from its parent: what is personal there
+            # is personal here, and it is about the parent's subject (GDPR
+            # finds the child by the parent's blind index).
+            parent = (
+                Task.objects.filter(steps__pk=task.parent_step_id)
+                .values("definition_id", "data_key__subject_index")
+                .first()
+            )
+            if parent:
+                task_keys = keys | definition_keys(parent["definition_id"])
+                inherited = parent["data_key__subject_index"] or ""
         row, box = new_key(
             owner_type=TASK_OWNER,
             owner_id=task.pk,
-            subject=subject_of(task.context, keys),
+            subject=subject_of(task.context, task_keys),
         )
-        values = pii_values([task.context], keys)
+        if not row.subject_index and inherited:
+            row.subject_index = inherited
+        keys_here = task_keys
+        values = pii_values([task.context], keys_here)
         if task.reason:
-            task.reason = Redactor(keys=keys, values=values).text(task.reason)
-        task.context = box.seal(task.context, keys)
+            task.reason = Redactor(keys=keys_here, values=values).text(task.reason)
+        task.context = box.seal(task.context, keys_here)
         task.data_key = row
         rows.append(row)
     return rows
@@ -81,20 +98,27 @@ def open_claim(claim: Any) -> None:
     executor records (retryable: a missing master key can be restored).
     """
     box = box_from_row(claim.data_key_id, claim.data_key_wrapped, claim.data_key_master)
-    claim.box = box
     if box is NO_KEY:
         return
     if box.erased:
-        if holds_tokens(claim.context) or holds_tokens(claim.dependency_results):
-            raise PermanentError(
-                f"the personal data of task {claim.task_id} was erased; "
-                f"step '{claim.name}' cannot run",
-                code="subject_erased",
-            )
-        return
-    claim.context = box.open(claim.context)
-    if claim.dependency_results:
-        claim.dependency_results = box.open(claim.dependency_results)
+        # Nothing may run for an erased subject: whatever it wrote could not
+        # be sealed under a shredded key, and would stay in clear for good.
+        raise PermanentError(
+            f"the personal data of task {claim.task_id} was erased; "
+            f"step '{claim.name}' cannot run",
+            code="subject_erased",
+        )
+    context = box.open(claim.context)
+    dependency_results = (
+        box.open(claim.dependency_results) if claim.dependency_results else {}
+    )
+    # Only once both opened: a failure leaves the claim sealed and boxless,
+    # so recording the failure does not try to open the same tokens again.
+    claim.context, claim.dependency_results, claim.box = (
+        context,
+        dependency_results,
+        box,
+    )
 
 
 def claim_keys(claim: Any) -> frozenset[str]:
@@ -102,8 +126,23 @@ def claim_keys(claim: Any) -> frozenset[str]:
     return definition_keys(claim.definition_id)
 
 
+class SubjectErased(TaskerError):
+    """Nothing more can be stored for a task whose subject was erased."""
+
+    code = "subject_erased"
+    http_status = 409
+
+
+def _refuse_erased(box: Box, what: Any) -> None:
+    if box.erased:
+        raise SubjectErased(
+            f"the personal data of {what} was erased; nothing more can be stored for it"
+        )
+
+
 def seal_for_claim(claim: Any, value: Any) -> Any:
     """Return ``value`` sealed under the claim's task key (for a settle)."""
+    _refuse_erased(claim.box, f"task {claim.task_id}")
     if claim.box.aead is None:
         return value
     return claim.box.seal(value, claim_keys(claim))
@@ -136,6 +175,7 @@ def task_scrubber(task: Task, *extra: Any) -> Redactor:
 def seal_for_task(task: Task, value: Any, *, box: Box | None = None) -> Any:
     """Return ``value`` sealed under ``task``'s key with its definition's keys."""
     box = box if box is not None else task_box(task)
+    _refuse_erased(box, f"task {task.pk}")
     if box.aead is None:
         return value
     return box.seal(value, definition_keys(task.definition_id))
@@ -157,6 +197,10 @@ def seal_outputs(
     is no personal key).
     """
     box = task_box(target)
+    if box.erased:
+        # The parent's subject was erased while the child ran: its outputs
+        # cannot be sealed for it, and are not kept.
+        return dict.fromkeys(outputs, ERASED)
     if box.aead is None:
         return outputs
     source_keys = definition_keys(source.definition_id)
