@@ -79,11 +79,10 @@ def seal_new_tasks(tasks: list[Task], keys: frozenset[str]) -> list[DataKey]:
         )
         if not row.subject_index and inherited:
             row.subject_index = inherited
-        keys_here = task_keys
-        values = pii_values([task.context], keys_here)
+        values = pii_values([task.context], task_keys)
         if task.reason:
-            task.reason = Redactor(keys=keys_here, values=values).text(task.reason)
-        task.context = box.seal(task.context, keys_here)
+            task.reason = Redactor(keys=task_keys, values=values).text(task.reason)
+        task.context = box.seal(task.context, task_keys)
         task.data_key = row
         rows.append(row)
     return rows
