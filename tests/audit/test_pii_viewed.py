@@ -9,12 +9,10 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from audit.models import AuditEvent
 from namespaces.models import Namespace
-from namespaces.services import membership_grant, team_roles_ensure
-from tasker_project.core.actors import Actor
+from namespaces.services import team_roles_ensure
 from tests.factories import UserFactory, start
 
 EMAIL = "ada@example.com"
-SYSTEM = Actor.system_actor("test")
 
 
 @pytest.fixture
@@ -28,10 +26,7 @@ def task(synced):
 def _member(username: str, *roles: str):
     namespace = Namespace.objects.get(slug="testing")
     team_roles_ensure(namespace=namespace)
-    user = UserFactory(username=username, is_staff=True)
-    for role in roles:
-        membership_grant(namespace=namespace, user=user, role=role, actor=SYSTEM)
-    return user
+    return UserFactory(username=username, is_staff=True, roles={namespace: roles})
 
 
 def _api(user) -> APIClient:
